@@ -1,0 +1,179 @@
+"""The settings tree (pydantic-settings) and ``load_settings()``; never built at import.
+
+Environment: prefix ``MODOCR_``, nested delimiter ``__`` (``MODOCR_KAFKA__BOOTSTRAP_SERVERS``).
+``MISTRAL_API_KEY`` is read as well as ``MODOCR_MISTRAL__API_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///modocr.db"
+MISTRAL_CLOUD_URL = "https://api.mistral.ai"
+LOCAL_API = "local"
+"""``MODOCR_MISTRAL__BASE_URL=local``: the Mistral-compatible API runs in-process."""
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the broker; ``embedded`` starts the bundled Tansu broker."""
+
+    bootstrap_servers: str = "embedded"
+    client_id: str = "modocr"
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    max_poll_records: int = Field(default=500, ge=1)
+    max_request_size: int = Field(default=16 * 1024 * 1024, ge=1024)
+    compression_type: Literal["gzip", "lz4", "zstd", "snappy"] | None = "lz4"
+    request_timeout_ms: int = Field(default=30_000, ge=1_000)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.bootstrap_servers.strip().lower() == "embedded"
+
+
+class TopicSettings(BaseModel):
+    """Topic names; override per deployment with ``MODOCR_TOPICS__<NAME>``."""
+
+    posts: str = "modocr.posts"
+    documents: str = "modocr.documents"
+    flagged: str = "modocr.flagged"
+    decisions: str = "modocr.decisions"
+    dlq: str = "modocr.dlq"
+
+
+class QuotaSettings(BaseModel):
+    """Client-side limits of the organisation's Mistral quota (``None``: unlimited)."""
+
+    requests_per_s: float | None = Field(default=None, gt=0)
+    tokens_per_min: int | None = Field(default=None, gt=0)
+    pages_per_min: int | None = Field(default=None, gt=0)
+
+
+class MistralSettings(BaseModel):
+    """The Mistral API and how the client talks to it."""
+
+    base_url: str = "auto"
+    """``auto``: the cloud API when a key is set, else ``local``; ``local``: in-process
+    local API; anything else: an http(s) URL (e.g. ``modocr emulator``)."""
+    api_key: SecretStr | None = None
+    ocr_model: str = "mistral-ocr-4-0"
+    moderation_model: str = "mistral-moderation-2603"
+    timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=32, ge=1)
+    retry_attempts: int = Field(default=6, ge=1)
+    retry_timeout_s: float = Field(default=120.0, gt=0)
+    retry_after_cap_s: float = Field(default=60.0, gt=0)
+    use_files_api: bool = False
+    use_batch_api: bool = False
+    quota: QuotaSettings = QuotaSettings()
+
+    def resolved_base_url(self) -> str:
+        """The URL the client will call, or ``local`` for the in-process API."""
+        url = self.base_url.strip()
+        if url == "auto":
+            return MISTRAL_CLOUD_URL if self.api_key is not None else LOCAL_API
+        return url.rstrip("/")
+
+
+class PolicySettings(BaseModel):
+    """How a verdict becomes a flag."""
+
+    version: str = "default-1"
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    """Per-category score thresholds; a category without one uses the API's boolean."""
+
+
+class LimitSettings(BaseModel):
+    """Bounds on input; beyond them an input is refused (dead-lettered) with a clear reason."""
+
+    max_text_chars: int = Field(default=200_000, ge=1)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_pages: int = Field(default=100, ge=1)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+
+
+class WorkerSettings(BaseModel):
+    """Concurrency, batching and shutdown of the workers."""
+
+    moderation_batch_max: int = Field(default=64, ge=1)
+    moderation_batch_max_chars: int = Field(default=200_000, ge=1)
+    moderation_linger_s: float = Field(default=0.02, ge=0)
+    ocr_concurrency: int = Field(default=4, ge=1)
+    relay_batch: int = Field(default=200, ge=1)
+    relay_idle_s: float = Field(default=0.2, gt=0)
+    shutdown_grace_s: float = Field(default=15.0, gt=0)
+    retry_pause_s: float = Field(default=5.0, gt=0)
+
+
+class ReviewSettings(BaseModel):
+    """The review UI and API (``modocr serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    secure_cookies: bool = False
+
+
+class Settings(BaseSettings):
+    """Everything modocr can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODOCR_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    zdr: bool = False
+    retention_days: int = Field(default=30, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    mistral: MistralSettings = MistralSettings()
+    policy: PolicySettings = PolicySettings()
+    limits: LimitSettings = LimitSettings()
+    worker: WorkerSettings = WorkerSettings()
+    review: ReviewSettings = ReviewSettings()
+
+    @model_validator(mode="after")
+    def _zdr_refuses_storage_apis(self) -> Settings:
+        if self.zdr and (self.mistral.use_files_api or self.mistral.use_batch_api):
+            raise ValueError(
+                "MODOCR_ZDR=true forbids the Files and Batch APIs, which keep data on "
+                "Mistral's side: unset MODOCR_MISTRAL__USE_FILES_API/USE_BATCH_API"
+            )
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; raise ``ConfigError`` with one readable line.
+
+    ``MISTRAL_API_KEY`` is used when ``MODOCR_MISTRAL__API_KEY`` is not set.
+    """
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    if settings.mistral.api_key is None and (key := os.environ.get("MISTRAL_API_KEY")):
+        settings = settings.model_copy(
+            update={"mistral": settings.mistral.model_copy(update={"api_key": SecretStr(key)})}
+        )
+    url = settings.mistral.resolved_base_url()
+    if url != LOCAL_API and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"MODOCR_MISTRAL__BASE_URL must be auto, local or an http(s) URL, not {url!r}")
+    return settings
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = "MODOCR_" + "__".join(str(p).upper() for p in error["loc"]) if error["loc"] else "settings"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid configuration: " + "; ".join(parts)

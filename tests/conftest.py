@@ -1,0 +1,16 @@
+"""Fixtures every test may use: retries without real waiting, settings built in-memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import stamina
+
+
+@pytest.fixture(autouse=True)
+def _stamina_testing() -> Iterator[None]:
+    """Retries run at most 3 attempts and never sleep in tests."""
+    stamina.set_testing(True, attempts=3)
+    yield
+    stamina.set_testing(False)
