@@ -1,0 +1,150 @@
+"""Consumer, producer and admin factories; with runner.py, the only importers of aiokafka."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import BrokerUnavailableError
+
+logger = logging.getLogger(__name__)
+
+PartitionsCallback = Callable[[set[tuple[str, int]]], Awaitable[None]]
+
+
+class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards aiokafka's rebalance callbacks as plain (topic, partition) sets."""
+
+    def __init__(self, on_revoked: PartitionsCallback, on_assigned: PartitionsCallback) -> None:
+        self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: Iterable[Any]) -> None:
+        await self._on_revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: Iterable[Any]) -> None:
+        await self._on_assigned({(tp.topic, tp.partition) for tp in assigned})
+
+
+@contextlib.asynccontextmanager
+async def open_consumer(
+    bootstrap_servers: str,
+    group_id: str,
+    *,
+    client_id: str = "modocr",
+    session_timeout_ms: int = 10_000,
+    heartbeat_interval_ms: int = 3_000,
+    max_poll_records: int = 500,
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started group consumer with manual commits; stopped (leaving the group) on exit."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        max_poll_records=max_poll_records,
+        max_partition_fetch_bytes=32 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_producer(
+    bootstrap_servers: str,
+    *,
+    client_id: str = "modocr",
+    max_request_size: int = 16 * 1024 * 1024,
+    compression_type: str | None = None,
+    linger_ms: int = 5,
+) -> AsyncIterator[AIOKafkaProducer]:
+    """A started plain producer (acks=all; Tansu refuses idempotent/transactional ones)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        max_request_size=max_request_size,
+        compression_type=compression_type,
+        linger_ms=linger_ms,
+        request_timeout_ms=30_000,
+    )
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        await producer.stop()
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def publish(
+    producer: AIOKafkaProducer,
+    topic: str,
+    value: bytes,
+    *,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> None:
+    """Send one record and wait for the broker's acknowledgement."""
+    try:
+        await producer.send_and_wait(topic, value, key=key, headers=list(headers) or None)
+    except (KafkaConnectionError, KafkaError) as exc:
+        raise BrokerUnavailableError(f"publish to {topic} failed: {exc}") from exc
+
+
+async def publish_many(
+    producer: AIOKafkaProducer,
+    records: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]],
+) -> None:
+    """Send ``(topic, key, value, headers)`` records pipelined; wait until all are acknowledged."""
+    try:
+        futures = [
+            await producer.send(topic, value, key=key, headers=list(headers) or None)
+            for topic, key, value, headers in records
+        ]
+        for future in futures:
+            await future
+    except (KafkaConnectionError, KafkaError) as exc:
+        raise BrokerUnavailableError(f"publish of {len(records)} records failed: {exc}") from exc
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 6) -> None:
+    """Create the topics that do not exist yet (existing ones are left as they are)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="modocr-admin")
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        await admin.close()
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                logger.debug("topics created concurrently: %s", missing)
+            logger.info("created topics %s (%d partitions)", ", ".join(missing), partitions)
+    finally:
+        await admin.close()

@@ -1,0 +1,334 @@
+"""Local moderation engine: an offensive-language model, PII detectors and small lexicons.
+
+Scores follow Mistral's category keys (``mistral-moderation-2411``: 9, ``-2603``: 11). The profanity
+model (alt-profanity-check, a bag-of-words linear model) is always called on a whole batch, never
+text by text (3.5 ms per call vs 11 ms per 1,000 texts). Everything here is deterministic.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+logger = logging.getLogger(__name__)
+
+CATEGORIES_2411: Final = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous_and_criminal_content",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+)
+CATEGORIES_2603: Final = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous",
+    "criminal",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+    "jailbreaking",
+)
+DEFAULT_THRESHOLD: Final = 0.5
+CONTEXT_WEIGHT: Final = 0.3
+"""Earlier turns of a conversation count at this weight: they can raise a score, never flag alone."""
+
+_FLOOR: Final = 1e-4
+_PII_SCORE: Final = 0.99
+
+
+def _lexicon(*patterns: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(patterns) + r")\b", re.IGNORECASE)
+
+
+_IDENTITY = (
+    r"(?:women|men|girls|gays?|lesbians?|trans(?:gender)? people|jews|muslims|christians|hindus|"
+    r"blacks|whites|asians|mexicans|latinos|arabs|immigrants|refugees|migrants|foreigners|disabled people)"
+)
+_LEXICONS: Final[dict[str, tuple[re.Pattern[str], float]]] = {
+    "hate_and_discrimination": (
+        _lexicon(
+            rf"(?:all|those|these|the|you) {_IDENTITY} (?:are|should|must|deserve)",
+            rf"{_IDENTITY} are (?:animals|vermin|parasites|subhuman|scum|inferior|disgusting|a disease)",
+            r"go back to (?:your|where you) (?:own )?(?:country|came from)",
+            r"subhuman",
+            r"inferior race",
+            r"(?:gas|deport|exterminate) (?:all|the|them)",
+        ),
+        0.9,
+    ),
+    "violence_and_threats": (
+        _lexicon(
+            r"kill (?:you|him|her|them|everyone)",
+            r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) (?:kill|hurt|murder|shoot|stab|beat|find)",
+            r"hope (?:you|he|she|they) (?:die|dies|get killed)",
+            r"(?:you're|you are) (?:dead|going to die)",
+            r"(?:shoot|stab|strangle|beat up) (?:you|him|her|them)",
+            r"burn (?:your|his|her|their) house",
+            r"watch your back",
+        ),
+        0.92,
+    ),
+    "sexual": (
+        _lexicon(
+            r"(?:have|having) sex",
+            r"sex with",
+            r"send (?:me )?nudes?",
+            r"nudes?",
+            r"naked",
+            r"porn\w*",
+            r"blow ?jobs?",
+            r"horny",
+            r"dick pics?",
+            r"sexting",
+        ),
+        0.85,
+    ),
+    "selfharm": (
+        _lexicon(
+            r"kill(?:ing)? myself",
+            r"suicid(?:e|al)",
+            r"end(?:ing)? my (?:own )?life",
+            r"want to die",
+            r"cut(?:ting)? myself",
+            r"self[- ]harm",
+            r"overdose on",
+        ),
+        0.9,
+    ),
+    "dangerous": (
+        _lexicon(
+            r"(?:make|build|assemble) (?:a )?(?:pipe )?(?:bomb|explosives?)",
+            r"nerve agents?",
+            r"bio ?weapons?",
+            r"(?:synthesi[sz]e|cook|make) (?:meth|sarin|ricin|fentanyl)",
+            r"how to make (?:a )?(?:gun|poison)",
+            r"poison (?:someone|him|her|them)",
+        ),
+        0.9,
+    ),
+    "criminal": (
+        _lexicon(
+            r"launder(?:ing)? (?:the )?money",
+            r"money laundering",
+            r"steal (?:a|an|your|his|her|their|the)",
+            r"shoplift\w*",
+            r"hack into",
+            r"(?:buy|sell|selling) (?:drugs|cocaine|heroin)",
+            r"counterfeit\w*",
+            r"fake (?:id|passport)s?",
+            r"evade taxes",
+            r"tax evasion",
+            r"credit card fraud",
+            r"break into (?:a|an|his|her|their|the)",
+        ),
+        0.88,
+    ),
+    "health": (
+        _lexicon(
+            r"diagnos\w*",
+            r"symptoms? of",
+            r"what (?:medication|medicine|dose|dosage)",
+            r"should i take",
+            r"prescription",
+            r"side effects",
+            r"is it safe to take",
+            r"treatment for",
+            r"\d+ ?mg of",
+        ),
+        0.75,
+    ),
+    "financial": (
+        _lexicon(
+            r"should i (?:invest|buy|sell)",
+            r"invest(?:ing)? (?:in|my)",
+            r"stock tips?",
+            r"which stocks?",
+            r"crypto(?:currency|currencies)?",
+            r"bitcoin",
+            r"mortgage",
+            r"retirement (?:savings|fund|account)",
+            r"401\(?k\)?",
+            r"credit score",
+        ),
+        0.75,
+    ),
+    "law": (
+        _lexicon(
+            r"legal advice",
+            r"(?:can|should) i sue",
+            r"su(?:e|ing) (?:him|her|them|my|the)",
+            r"lawsuit",
+            r"lawyer",
+            r"attorney",
+            r"is (?:it|this|that) (?:legal|illegal)",
+            r"custody",
+            r"take (?:him|her|them|you) to court",
+        ),
+        0.75,
+    ),
+    "jailbreaking": (
+        _lexicon(
+            r"ignore (?:all )?(?:the |your |my )?(?:previous|prior|above|earlier) (?:instructions|prompts?|rules)",
+            r"disregard (?:all |your |the )?(?:previous |prior )?(?:instructions|rules|guidelines)",
+            r"you are now (?:dan|in developer mode|unrestricted)",
+            r"developer mode",
+            r"do anything now",
+            r"jailbreak\w*",
+            r"pretend (?:you have|there are) no (?:rules|restrictions|filters)",
+            r"(?:reveal|print|show) (?:me )?(?:your|the) system prompt",
+        ),
+        0.95,
+    ),
+}
+# How much the profanity probability p contributes to a category without a lexicon hit.
+# Insults land in hate_and_discrimination, as Mistral's models do for plain abuse.
+_PROFANITY_WEIGHT: Final[dict[str, float]] = {
+    "hate_and_discrimination": 0.6,
+    "violence_and_threats": 0.2,
+    "sexual": 0.25,
+}
+
+_EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.IGNORECASE)
+_PHONE_RES = (
+    re.compile(r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]?\d{2,4}){1,4}(?!\d)"),
+    re.compile(r"(?<![\d+])(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"),
+)
+_CARD_RE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_SSN_RE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a digit string passes the Luhn checksum (payment card numbers)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:  # noqa: PLR2004 - the Luhn rule
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def iban_valid(candidate: str) -> bool:
+    """Whether ``candidate`` (spaces allowed) is an IBAN with a valid ISO 13616 mod-97 check."""
+    iban = candidate.replace(" ", "").upper()
+    if not 15 <= len(iban) <= 34 or not iban[:2].isalpha() or not iban[2:4].isdigit():  # noqa: PLR2004
+        return False
+    rearranged = iban[4:] + iban[:4]
+    number = "".join(str(int(char, 36)) for char in rearranged)
+    return int(number) % 97 == 1
+
+
+def _has_phone(text: str) -> bool:
+    for pattern in _PHONE_RES:
+        for match in pattern.finditer(text):
+            digits = re.sub(r"\D", "", match.group())
+            if 8 <= len(digits) <= 15:  # noqa: PLR2004 - E.164 length bounds (plus short national numbers)
+                return True
+    return False
+
+
+def _has_card(text: str) -> bool:
+    for match in _CARD_RE.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):  # noqa: PLR2004 - ISO/IEC 7812 lengths
+            return True
+    return False
+
+
+def pii_score(text: str) -> float:
+    """0.99 when an email, phone number, Luhn-valid card, mod-97-valid IBAN or US SSN is present."""
+    if (
+        _EMAIL_RE.search(text)
+        or _has_phone(text)
+        or _has_card(text)
+        or any(iban_valid(match.group()) for match in _IBAN_RE.finditer(text))
+        or _SSN_RE.search(text)
+    ):
+        return _PII_SCORE
+    return _FLOOR
+
+
+def _lexicon_score(pattern: re.Pattern[str], base: float, text: str) -> float:
+    hits = len(pattern.findall(text))
+    return min(0.99, base + 0.03 * (hits - 1)) if hits else 0.0
+
+
+def _scores(text: str, profanity: float, *, with_pii: bool) -> dict[str, float]:
+    """Scores of every category (the union of 2411 and 2603 keys) for one text."""
+    scores: dict[str, float] = {}
+    for category, (pattern, base) in _LEXICONS.items():
+        from_model = _PROFANITY_WEIGHT.get(category, 0.0) * profanity
+        scores[category] = max(_FLOOR, from_model, _lexicon_score(pattern, base, text))
+    scores["pii"] = pii_score(text) if with_pii else _FLOOR
+    return scores
+
+
+@dataclass(frozen=True)
+class ModerationInput:
+    """One thing to classify: ``text`` (the last turn) given optional earlier ``context``."""
+
+    text: str
+    context: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Scores in [0, 1] and threshold decisions, keyed in the model's category order."""
+
+    scores: dict[str, float]
+    flags: dict[str, bool]
+
+
+class ModerationEngine:
+    """Classify texts into Mistral's moderation categories; construction loads the model (~1 s)."""
+
+    def __init__(self, thresholds: Mapping[str, float] | None = None) -> None:
+        # Imported here: loading the joblib model is the slow part and must not run at import.
+        module = importlib.import_module("profanity_check")
+        self._predict_prob: Callable[[list[str]], object] = module.predict_prob
+        self.thresholds = dict(thresholds or {})
+        logger.info("moderation engine loaded (alt-profanity-check)")
+
+    def profanity(self, texts: Sequence[str]) -> list[float]:
+        """Profanity probabilities of ``texts`` in one batched model call."""
+        if not texts:
+            return []
+        probabilities = self._predict_prob(list(texts))
+        return [float(p) for p in probabilities.tolist()]  # type: ignore[attr-defined]
+
+    def classify(self, items: Sequence[ModerationInput], categories: Sequence[str]) -> list[Verdict]:
+        """One verdict per item, keyed by ``categories`` (``CATEGORIES_2411`` or ``CATEGORIES_2603``).
+
+        Earlier turns (``context``) count at ``CONTEXT_WEIGHT`` and never for PII; the 2411 key
+        ``dangerous_and_criminal_content`` is the max of ``dangerous`` and ``criminal``.
+        """
+        with_context = [i for i, item in enumerate(items) if item.context.strip()]
+        batch = [item.text for item in items] + [items[i].context for i in with_context]
+        probabilities = self.profanity(batch)
+        context_p = dict(zip(with_context, probabilities[len(items) :], strict=True))
+        verdicts = []
+        for index, item in enumerate(items):
+            scores = _scores(item.text, probabilities[index], with_pii=True)
+            if index in context_p:
+                earlier = _scores(item.context, context_p[index], with_pii=False)
+                scores = {k: max(v, CONTEXT_WEIGHT * earlier[k]) for k, v in scores.items()}
+            scores["dangerous_and_criminal_content"] = max(scores["dangerous"], scores["criminal"])
+            ordered = {category: scores[category] for category in categories}
+            flags = {c: s >= self.thresholds.get(c, DEFAULT_THRESHOLD) for c, s in ordered.items()}
+            verdicts.append(Verdict(scores=ordered, flags=flags))
+        return verdicts
