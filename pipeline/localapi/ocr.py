@@ -13,7 +13,7 @@ import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -22,9 +22,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import UnsupportedContentError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
-    from numpy.typing import NDArray
+    from numpy.typing import ArrayLike, NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ _SAMPLE_BOXES = 6
 _PARAGRAPH_GAP = 0.8
 """A vertical gap above this fraction of the median line height starts a new paragraph."""
 
+_COLOUR_NDIM = 3
+_BGR_CHANNELS = 3
+
 # PDFium is not thread-safe and its state is process-wide: every pdfium call holds this.
 _PDFIUM_LOCK = threading.Lock()
 
@@ -78,6 +81,19 @@ class OcrPage:
     width: int
     height: int
     dpi: int
+
+
+class _RapidOcr(Protocol):
+    """The part of ``rapidocr.RapidOCR`` used here; results are read with ``getattr``."""
+
+    def __call__(
+        self,
+        img_content: NDArray[np.uint8],
+        *,
+        use_det: bool,
+        use_cls: bool,
+        use_rec: bool,
+    ) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -112,8 +128,8 @@ class OcrEngine:
         self._max_pages = max_pages
         self._max_image_pixels = max_image_pixels
         self._lock = threading.Lock()
-        self._rapidocr: Any = None
-        if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > max_image_pixels:
+        self._rapidocr: _RapidOcr | None = None
+        if Image.MAX_IMAGE_PIXELS is None or max_image_pixels < Image.MAX_IMAGE_PIXELS:
             Image.MAX_IMAGE_PIXELS = max_image_pixels
 
     def read(self, data: bytes, mime_type: str, pages: list[int] | None) -> list[OcrPage]:
@@ -160,7 +176,7 @@ class OcrEngine:
             with _PDFIUM_LOCK:
                 pdf.close()
 
-    def _extract_pdf_page(self, pdf: Any, index: int) -> OcrPage | _Raster:
+    def _extract_pdf_page(self, pdf: pdfium.PdfDocument, index: int) -> OcrPage | _Raster:
         """Return the page's text layer, or its rendering when the text layer is empty.
 
         The caller holds ``_PDFIUM_LOCK``.
@@ -196,8 +212,8 @@ class OcrEngine:
             raise UnsupportedContentError(f"PDF is corrupt: page {index}: {exc}") from exc
         finally:
             page.close()
-        if pixels.ndim == 3 and pixels.shape[2] == 4:  # BGRx/BGRA → BGR
-            pixels = np.ascontiguousarray(pixels[:, :, :3])
+        if pixels.ndim == _COLOUR_NDIM and pixels.shape[2] > _BGR_CHANNELS:  # BGRx/BGRA
+            pixels = np.ascontiguousarray(pixels[:, :, :_BGR_CHANNELS])
         logger.debug("rendered PDF page %d at scale %.3f", index, scale)
         return _Raster(pixels, dpi)
 
@@ -222,10 +238,11 @@ class OcrEngine:
                 f"document has {count} pages, more than the limit of {self._max_pages}"
             )
 
-    def _engine(self) -> Any:
+    def _engine(self) -> _RapidOcr:
         """The RapidOCR instance, created on first use; the caller holds ``_lock``."""
         if self._rapidocr is None:
-            from rapidocr import RapidOCR  # noqa: PLC0415 - heavy import (onnxruntime, cv2)
+            # Imported here: rapidocr pulls onnxruntime and OpenCV (seconds of import).
+            from rapidocr import RapidOCR
 
             logger.info("loading RapidOCR models")
             self._rapidocr = RapidOCR(
@@ -250,7 +267,7 @@ class OcrEngine:
         return layout_markdown(boxes, texts)
 
 
-def _orientation(engine: Any, pixels: NDArray[np.uint8]) -> int:
+def _orientation(engine: _RapidOcr, pixels: NDArray[np.uint8]) -> int:
     """Quarter turns (counter-clockwise, as ``np.rot90``) that make the page upright."""
     detected = engine(pixels, use_det=True, use_cls=False, use_rec=False)
     boxes = getattr(detected, "boxes", None)
@@ -276,15 +293,15 @@ def _orientation(engine: Any, pixels: NDArray[np.uint8]) -> int:
     return best
 
 
-def _mean_rec_score(engine: Any, crops: list[NDArray[np.uint8]], turns: int) -> float:
+def _mean_rec_score(engine: _RapidOcr, crops: list[NDArray[np.uint8]], turns: int) -> float:
     """Mean recognition confidence of the crops turned by ``turns`` quarter turns."""
     total = 0.0
     for crop in crops:
         line = np.ascontiguousarray(np.rot90(crop, turns))
         result = engine(line, use_det=False, use_cls=False, use_rec=True)
-        scores = getattr(result, "scores", None) or ()
-        texts = getattr(result, "txts", None) or ()
-        if texts and texts[0].strip():
+        texts = getattr(result, "txts", None)
+        scores = getattr(result, "scores", None)
+        if texts and scores and str(texts[0]).strip():
             total += float(scores[0])
     return total / len(crops) if crops else 0.0
 
@@ -296,12 +313,12 @@ class _Line:
     words: list[tuple[float, str]]
 
 
-def layout_markdown(boxes: Any, texts: Sequence[str]) -> str:
+def layout_markdown(boxes: Iterable[ArrayLike], texts: Sequence[str]) -> str:
     """Join recognised text boxes in reading order.
 
-    Boxes (N × 4 × 2 corner points) are grouped into lines by vertical overlap (more
+    Boxes (N x 4 x 2 corner points) are grouped into lines by vertical overlap (more
     than half the smaller height), lines ordered top to bottom and words left to right.
-    Words join with spaces, lines with ``\\n``; a gap above ``_PARAGRAPH_GAP`` × the
+    Words join with spaces, lines with ``\\n``; a gap above ``_PARAGRAPH_GAP`` x the
     median line height starts a new paragraph (a blank line).
     """
     items = []
@@ -344,7 +361,7 @@ def layout_markdown(boxes: Any, texts: Sequence[str]) -> str:
 # -- helpers: PDF ------------------------------------------------------------------
 
 
-def _open_pdf(data: bytes) -> Any:
+def _open_pdf(data: bytes) -> pdfium.PdfDocument:
     """Open a PDF from bytes; the caller holds ``_PDFIUM_LOCK``."""
     try:
         return pdfium.PdfDocument(data)
@@ -358,9 +375,9 @@ def _open_pdf(data: bytes) -> Any:
 
 
 def _render_scale(width_pt: float, height_pt: float, max_pixels: int) -> float:
-    """Scale for ``RENDER_DPI``, lowered so the rendered width × height ≤ ``max_pixels``.
+    """Scale for ``RENDER_DPI``, lowered so the rendered width x height <= ``max_pixels``.
 
-    PDFium renders ``ceil(width_pt × scale)`` × ``ceil(height_pt × scale)`` pixels.
+    PDFium renders ``ceil(width_pt x scale)`` x ``ceil(height_pt x scale)`` pixels.
     """
     if not (math.isfinite(width_pt) and math.isfinite(height_pt)) or min(width_pt, height_pt) <= 0:
         raise UnsupportedContentError(f"PDF page has an invalid size {width_pt}x{height_pt} pt")
