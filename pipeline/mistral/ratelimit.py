@@ -13,8 +13,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pipeline.settings import QuotaSettings
+if TYPE_CHECKING:
+    from pipeline.settings import QuotaSettings
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,9 @@ class RateLimiter:
             burst = max(requests_per_s, 1.0)
             self._buckets["requests"] = _Bucket(requests_per_s, burst, burst, now)
         if tokens_per_min is not None:
-            self._buckets["tokens"] = _Bucket(tokens_per_min / 60, tokens_per_min, tokens_per_min, now)
+            self._buckets["tokens"] = _Bucket(
+                tokens_per_min / 60, tokens_per_min, tokens_per_min, now
+            )
         if pages_per_min is not None:
             self._buckets["pages"] = _Bucket(pages_per_min / 60, pages_per_min, pages_per_min, now)
         self.last_headers: dict[str, str] = {}
@@ -203,7 +207,9 @@ class RateLimiter:
     def _learn(self, name: str, per_minute: float, now: float) -> None:
         bucket = self._buckets.get(name)
         if bucket is None:
-            self._buckets[name] = _Bucket(per_minute / 60, per_minute, per_minute, now, learned=True)
+            self._buckets[name] = _Bucket(
+                per_minute / 60, per_minute, per_minute, now, learned=True
+            )
         elif bucket.learned:
             bucket.refill(now, self._share)
             bucket.rate, bucket.capacity = per_minute / 60, per_minute

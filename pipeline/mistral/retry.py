@@ -9,11 +9,14 @@ import email.utils
 import math
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import stamina
 
 from pipeline.errors import MistralUnavailableError, RateLimitedError
-from pipeline.settings import MistralSettings
+
+if TYPE_CHECKING:
+    from pipeline.settings import MistralSettings
 
 BackoffHook = Callable[[Exception], bool | float]
 

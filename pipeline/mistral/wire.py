@@ -6,10 +6,13 @@ unknown fields are kept, optional fields may be missing or null, category maps a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import Iterator
 
 T = TypeVar("T")
 
@@ -25,13 +28,13 @@ ListOrNull = Annotated[list[T], BeforeValidator(_none_to_list)]
 class _Request(BaseModel):
     """Request bodies: the service answers 422 to unknown keys, so we never send any."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class _Response(BaseModel):
     """Response bodies: tolerant reader; unknown fields are kept, never fatal."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
 
 
 # --- OCR request ---------------------------------------------------------------------------
@@ -299,7 +302,7 @@ class ModelList(_Response):
 
     @model_validator(mode="before")
     @classmethod
-    def _bare_array(cls, value: object) -> object:
+    def _bare_array(cls, value: builtins.object) -> builtins.object:  # `object` is a field here
         if isinstance(value, list):
             return {"object": "list", "data": value}
         return value
