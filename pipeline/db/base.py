@@ -1,4 +1,4 @@
-"""The declarative ``Base``, its naming-convention ``MetaData`` and the column types all models share.
+"""The declarative ``Base``, its naming-convention ``MetaData`` and the shared column types.
 
 Timestamps are ``UTCDateTime``: timezone-aware in, timezone-aware (UTC) out, on PostgreSQL
 (``timestamptz``) and on SQLite (stored as naive UTC text) alike.
@@ -7,14 +7,16 @@ Timestamps are ``UTCDateTime``: timezone-aware in, timezone-aware (UTC) out, on 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Dialect
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_N_label)s",

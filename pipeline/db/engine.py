@@ -7,7 +7,6 @@ failures into ``DatabaseUnavailableError`` (retriable) or ``ConflictError``/``No
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,19 @@ from alembic import command
 from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import event, exc, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline.errors import ConfigError, ConflictError, DatabaseUnavailableError, NotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterator
+
     from sqlalchemy.engine import URL, Connection
 
 logger = logging.getLogger(__name__)

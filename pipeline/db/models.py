@@ -81,7 +81,7 @@ class Item(Base):
     error_type: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     content: Mapped[str | None] = mapped_column(Text)
-    """Retained text (posts) or the pages' markdown joined (documents); NULL under ZDR/after purge."""
+    """Retained text (posts) or the pages' markdown joined; NULL under ZDR or after purge."""
     filename: Mapped[str | None] = mapped_column(Text)
     content_type: Mapped[str | None] = mapped_column(String(255))
     metadata_json: Mapped[dict[str, Any] | None]
@@ -97,7 +97,10 @@ class Item(Base):
     """The earlier item with the same content whose results were reused (dedupe)."""
 
     pages: Mapped[list[DocumentPage]] = relationship(
-        back_populates="item", lazy="raise", passive_deletes=True, order_by="DocumentPage.page_index"
+        back_populates="item",
+        lazy="raise",
+        passive_deletes=True,
+        order_by="DocumentPage.page_index",
     )
     verdicts: Mapped[list[Verdict]] = relationship(
         back_populates="item", lazy="raise", passive_deletes=True
@@ -171,7 +174,7 @@ class Flag(Base):
     categories: Mapped[list[str]]
     max_score: Mapped[float] = mapped_column(Float)
     assignee: Mapped[str | None] = mapped_column(String(NAME_LEN))
-    version: Mapped[int]
+    version: Mapped[int] = mapped_column()
     """Incremented by SQLAlchemy on every UPDATE; a stale UPDATE raises ``StaleDataError``."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -258,7 +261,7 @@ class ApiUsage(Base):
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     day: Mapped[date] = mapped_column(Date)
     model: Mapped[str] = mapped_column(String(NAME_LEN))
-    tenant: Mapped[str] = mapped_column(String(NAME_LEN), default="", server_default="")
+    tenant: Mapped[str] = mapped_column(String(NAME_LEN), default="")
     requests: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     pages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
