@@ -1,6 +1,6 @@
-"""Fault knobs of the local API: latency, rate limits (429 + Retry-After), 5xx, hangs, malformed bodies.
+"""Fault knobs of the local API: latency, rate limits (429), 5xx, hangs, malformed bodies.
 
-``Faults`` is a plain mutable dataclass: set it at start (``Faults.from_json`` / ``Faults.from_env``)
+``Faults`` is a plain mutable dataclass: set it at start (``Faults.from_json``/``from_env``)
 and change it at runtime from tests. ``RateWindows`` keeps the sliding windows behind the 429s on
 an injectable clock, so tests move time instead of sleeping.
 """
@@ -13,9 +13,11 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 FAULTS_ENV = "MODOCR_LOCALAPI__FAULTS"
 """Environment variable read by ``Faults.from_env``: a JSON object of ``Faults`` fields."""
@@ -81,11 +83,12 @@ class Faults:
         ``fail_next`` is a list of ``{"status": 503, "count": 2}`` objects.
 
         Raises:
-            ValueError: not a JSON object, an unknown key, or a value out of range.
+            TypeError: not a JSON object.
+            ValueError: invalid JSON, an unknown key, or a value out of range.
         """
         data = json.loads(text)
         if not isinstance(data, dict):
-            raise ValueError("faults must be a JSON object")
+            raise TypeError("faults must be a JSON object")
         return cls.from_mapping(data)
 
     @classmethod
@@ -119,10 +122,12 @@ class Faults:
         retry_after: int | None = None,
         path: str | None = None,
     ) -> None:
-        """Fail the next ``count`` requests with ``status`` (e.g. 503 × 2, then success)."""
+        """Fail the next ``count`` requests with ``status`` (e.g. 503 twice, then success)."""
         if count < 1:
             raise ValueError("count must be >= 1")
-        self.fail_next.append(FailSpec(status=status, count=count, retry_after=retry_after, path=path))
+        self.fail_next.append(
+            FailSpec(status=status, count=count, retry_after=retry_after, path=path)
+        )
 
     def take_scheduled_failure(self, path: str) -> FailSpec | None:
         """Consume one scheduled failure that applies to ``path``, if any."""
@@ -131,7 +136,9 @@ class Faults:
                 spec.count -= 1
                 if spec.count <= 0:
                     self.fail_next.remove(spec)
-                return FailSpec(status=spec.status, count=1, retry_after=spec.retry_after, path=spec.path)
+                return FailSpec(
+                    status=spec.status, count=1, retry_after=spec.retry_after, path=spec.path
+                )
         return None
 
     def roll_server_error(self) -> int | None:
@@ -248,19 +255,23 @@ class RateWindows:
         if cost > 0:
             self._pages.entries.append((self.clock(), cost))
 
-    def _admit(self, window: _Window, limit: int | None, cost: int, name: str, *, charge: bool) -> RateDecision:
+    def _admit(
+        self, window: _Window, limit: int | None, cost: int, name: str, *, charge: bool
+    ) -> RateDecision:
         now = self.clock()
         window.prune(now)
         if limit is not None:
             cost = min(cost, limit)
             if window.used(now) + cost > limit:
-                return RateDecision(allowed=False, retry_after=window.retry_after(now, limit, cost), limit=name)
+                return RateDecision(
+                    allowed=False, retry_after=window.retry_after(now, limit, cost), limit=name
+                )
         if charge and cost > 0:
             window.entries.append((now, cost))
         return _ALLOWED
 
     def headers(self, faults: Faults) -> dict[str, str]:
-        """``x-ratelimit-*`` headers for the limits that are configured (remaining never below 0)."""
+        """``x-ratelimit-*`` headers of the configured limits (remaining never below 0)."""
         now = self.clock()
         out: dict[str, str] = {}
         if faults.requests_per_s is not None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ CATEGORIES_2603: Final = (
 )
 DEFAULT_THRESHOLD: Final = 0.5
 CONTEXT_WEIGHT: Final = 0.3
-"""Earlier turns of a conversation count at this weight: they can raise a score, never flag alone."""
+"""Earlier turns of a conversation count at this weight: they raise a score, never flag alone."""
 
 _FLOOR: Final = 1e-4
 _PII_SCORE: Final = 0.99
@@ -53,14 +55,15 @@ def _lexicon(*patterns: str) -> re.Pattern[str]:
 
 
 _IDENTITY = (
-    r"(?:women|men|girls|gays?|lesbians?|trans(?:gender)? people|jews|muslims|christians|hindus|"
-    r"blacks|whites|asians|mexicans|latinos|arabs|immigrants|refugees|migrants|foreigners|disabled people)"
+    r"(?:women|men|girls|gays?|lesbians?|trans(?:gender)? people|jews|muslims|christians|"
+    r"hindus|blacks|whites|asians|mexicans|latinos|arabs|immigrants|refugees|migrants|"
+    r"foreigners|disabled people)"
 )
 _LEXICONS: Final[dict[str, tuple[re.Pattern[str], float]]] = {
     "hate_and_discrimination": (
         _lexicon(
             rf"(?:all|those|these|the|you) {_IDENTITY} (?:are|should|must|deserve)",
-            rf"{_IDENTITY} are (?:animals|vermin|parasites|subhuman|scum|inferior|disgusting|a disease)",
+            rf"{_IDENTITY} are (?:animals|vermin|parasites|subhuman|scum|inferior|disgusting)",
             r"go back to (?:your|where you) (?:own )?(?:country|came from)",
             r"subhuman",
             r"inferior race",
@@ -71,7 +74,8 @@ _LEXICONS: Final[dict[str, tuple[re.Pattern[str], float]]] = {
     "violence_and_threats": (
         _lexicon(
             r"kill (?:you|him|her|them|everyone)",
-            r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) (?:kill|hurt|murder|shoot|stab|beat|find)",
+            r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) "
+            r"(?:kill|hurt|murder|shoot|stab|beat|find)",
             r"hope (?:you|he|she|they) (?:die|dies|get killed)",
             r"(?:you're|you are) (?:dead|going to die)",
             r"(?:shoot|stab|strangle|beat up) (?:you|him|her|them)",
@@ -180,7 +184,8 @@ _LEXICONS: Final[dict[str, tuple[re.Pattern[str], float]]] = {
     ),
     "jailbreaking": (
         _lexicon(
-            r"ignore (?:all )?(?:the |your |my )?(?:previous|prior|above|earlier) (?:instructions|prompts?|rules)",
+            r"ignore (?:all )?(?:the |your |my )?(?:previous|prior|above|earlier) "
+            r"(?:instructions|prompts?|rules)",
             r"disregard (?:all |your |the )?(?:previous |prior )?(?:instructions|rules|guidelines)",
             r"you are now (?:dan|in developer mode|unrestricted)",
             r"developer mode",
@@ -311,8 +316,10 @@ class ModerationEngine:
         probabilities = self._predict_prob(list(texts))
         return [float(p) for p in probabilities.tolist()]  # type: ignore[attr-defined]
 
-    def classify(self, items: Sequence[ModerationInput], categories: Sequence[str]) -> list[Verdict]:
-        """One verdict per item, keyed by ``categories`` (``CATEGORIES_2411`` or ``CATEGORIES_2603``).
+    def classify(
+        self, items: Sequence[ModerationInput], categories: Sequence[str]
+    ) -> list[Verdict]:
+        """One verdict per item, keyed by ``categories`` (``CATEGORIES_2411``/``CATEGORIES_2603``).
 
         Earlier turns (``context``) count at ``CONTEXT_WEIGHT`` and never for PII; the 2411 key
         ``dangerous_and_criminal_content`` is the max of ``dangerous`` and ``criminal``.

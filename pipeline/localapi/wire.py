@@ -1,4 +1,4 @@
-"""Strict request models of the local Mistral-compatible API (unknown keys → 422 ``extra_forbidden``).
+"""Strict request models of the local Mistral-compatible API (unknown keys: 422 extra_forbidden).
 
 They mirror the 2026-08 OpenAPI document (``OCRRequest``, ``ClassificationRequest``,
 ``ChatModerationRequest``); responses are built as plain dicts in ``app.py`` to keep key order.
@@ -7,12 +7,21 @@ They mirror the 2026-08 OpenAPI document (``OCRRequest``, ``ClassificationReques
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 _PAGES_RE = re.compile(r"^\s*\d+\s*(?:-\s*\d+\s*)?(?:,\s*\d+\s*(?:-\s*\d+\s*)?)*$")
 _DATA_DOC_RE = re.compile(r"^data:application/[\w.+-]+;base64,", re.IGNORECASE)
+_DATA_IMAGE_RE = re.compile(r"^data:image/[\w.+-]+;base64,", re.IGNORECASE)
 
 
 class _Strict(BaseModel):
@@ -68,7 +77,7 @@ class FileChunk(_Strict):
     file_id: str
 
 
-def _document_kind(value: Any) -> str | None:
+def _document_kind(value: object) -> str | None:
     """Pick the chunk variant from ``type`` or, when omitted, from the keys present."""
     if isinstance(value, dict):
         kind = value.get("type")
@@ -145,6 +154,13 @@ class OcrRequest(_Strict):
                     "Document content must be a URL (starting with 'https') or base64 encoded "
                     "document (starting with 'data:application/<format>;base64,...')"
                 )
+        if isinstance(self.document, ImageUrlChunk):
+            url = self.document.url
+            if not (url.startswith("https://") or _DATA_IMAGE_RE.match(url)):
+                raise ValueError(
+                    "Image content must be a URL (starting with 'https') or base64 encoded "
+                    "image (starting with 'data:image/<format>;base64,...')"
+                )
         return self
 
     @property
@@ -173,7 +189,9 @@ def content_text(content: Content | None) -> str:
         return ""
     if isinstance(content, str):
         return content
-    return "\n".join(str(chunk["text"]) for chunk in content if chunk.get("type") == "text" and "text" in chunk)
+    return "\n".join(
+        str(chunk["text"]) for chunk in content if chunk.get("type") == "text" and "text" in chunk
+    )
 
 
 class SystemMessage(_Strict):
@@ -200,19 +218,23 @@ class ToolMessage(_Strict):
     name: str | None = None
 
 
-Message = Annotated[SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")]
+Message = Annotated[
+    SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
+]
 
 
 class ChatModerationRequest(_Strict):
     """``POST /v1/chat/moderations`` body: one conversation or a list of conversations."""
 
     model: str
-    input: list[Message] | list[list[Message]] = Field(union_mode="left_to_right")
+    input: list[Message] | list[Annotated[list[Message], Field(min_length=1)]] = Field(
+        union_mode="left_to_right"
+    )
 
     @property
     def conversations(self) -> list[list[Message]]:
         if not self.input:
             return []
         if isinstance(self.input[0], list):
-            return [list(conversation) for conversation in self.input if isinstance(conversation, list)]
-        return [[message for message in self.input if not isinstance(message, list)]]
+            return cast("list[list[Message]]", list(self.input))
+        return [cast("list[Message]", list(self.input))]
