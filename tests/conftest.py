@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 import stamina
 
+pytest_plugins = ["tests.db_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _stamina_testing() -> Iterator[None]:
