@@ -1,18 +1,18 @@
 """The exception tree of modocr; nothing else belongs here.
 
-    PipelineError
-    ├── ConfigError                    bad configuration: exit code 2 at start
-    ├── TransientError                 retriable = True
-    │   ├── MistralUnavailableError    connect/read timeout, 5xx, malformed body
-    │   ├── RateLimitedError           429; .retry_after: float | None
-    │   ├── DatabaseUnavailableError   connection lost, serialization failure
-    │   └── BrokerUnavailableError     the Kafka broker did not answer
-    └── PermanentError                 retriable = False
-        ├── InvalidMessageError        undecodable or schema-invalid record
-        ├── UnsupportedContentError    content the engines cannot or must not read
-        ├── MistralRejectedError       4xx other than 408/429; .status_code, .code
-        ├── NotFoundError
-        └── ConflictError              unique / foreign-key violation, stale version
+PipelineError
+├── ConfigError                    bad configuration: exit code 2 at start
+├── TransientError                 retriable = True
+│   ├── MistralUnavailableError    connect/read timeout, 5xx, malformed body
+│   ├── RateLimitedError           429; .retry_after: float | None
+│   ├── DatabaseUnavailableError   connection lost, serialization failure
+│   └── BrokerUnavailableError     the Kafka broker did not answer
+└── PermanentError                 retriable = False
+    ├── InvalidMessageError        undecodable or schema-invalid record
+    ├── UnsupportedContentError    content the engines cannot or must not read
+    ├── MistralRejectedError       4xx other than 408/429; .status_code, .code
+    ├── NotFoundError
+    └── ConflictError              unique / foreign-key violation, stale version
 """
 
 from __future__ import annotations

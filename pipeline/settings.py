@@ -167,13 +167,19 @@ def load_settings(**overrides: object) -> Settings:
         )
     url = settings.mistral.resolved_base_url()
     if url != LOCAL_API and not url.startswith(("http://", "https://")):
-        raise ConfigError(f"MODOCR_MISTRAL__BASE_URL must be auto, local or an http(s) URL, not {url!r}")
+        raise ConfigError(
+            f"MODOCR_MISTRAL__BASE_URL must be auto, local or an http(s) URL, not {url!r}"
+        )
     return settings
 
 
 def _one_line(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
-        where = "MODOCR_" + "__".join(str(p).upper() for p in error["loc"]) if error["loc"] else "settings"
+        where = (
+            "MODOCR_" + "__".join(str(p).upper() for p in error["loc"])
+            if error["loc"]
+            else "settings"
+        )
         parts.append(f"{where}: {error['msg']}")
     return "invalid configuration: " + "; ".join(parts)

@@ -1,0 +1,10 @@
+"""The workers: a spec and a handler each; ``REGISTRY`` is read by ``modocr run``."""
+
+from pipeline.worker import WorkerSpec
+from workers import moderation, ocr, relay
+
+REGISTRY: dict[str, WorkerSpec] = {
+    "moderation": moderation.SPEC,
+    "ocr": ocr.SPEC,
+    "relay": relay.SPEC,
+}

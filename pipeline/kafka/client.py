@@ -148,3 +148,27 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
             logger.info("created topics %s (%d partitions)", ", ".join(missing), partitions)
     finally:
         await admin.close()
+
+
+class Publisher:
+    """What workers get to publish with: no aiokafka types outside this package."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def publish(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
+        """Send one record; return once the broker acknowledged it."""
+        await publish(self._producer, topic, value, key=key, headers=headers)
+
+    async def publish_many(
+        self, records: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]]
+    ) -> None:
+        """Send ``(topic, key, value, headers)`` records; return once all are acknowledged."""
+        await publish_many(self._producer, records)

@@ -1,0 +1,76 @@
+"""The outbox relay: publishes outbox rows to their topics, then marks them published.
+
+At least once: a crash between publish and mark republishes the same ``event_id`` (consumers
+dedupe on it). On PostgreSQL several relays run safely side by side (``FOR UPDATE SKIP
+LOCKED``); on SQLite run one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pipeline.db import queries
+from pipeline.db.base import utcnow
+from pipeline.db.engine import translate_db_errors
+from pipeline.errors import TransientError
+from pipeline.lifecycle import wait_stopped
+from pipeline.worker import LoopSpec
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from pipeline.worker import Context
+
+logger = logging.getLogger(__name__)
+
+
+async def relay_once(ctx: Context) -> int:
+    """Publish one batch of unpublished outbox rows; return how many."""
+    with translate_db_errors():
+        async with ctx.database.sessions.begin() as session:
+            rows = await queries.claim_unpublished_outbox(session, ctx.settings.worker.relay_batch)
+            if not rows:
+                return 0
+            await ctx.publisher.publish_many(
+                [
+                    (
+                        row.topic,
+                        row.key.encode() if row.key is not None else None,
+                        row.value.encode(),
+                        [("event_id", row.event_id.encode())],
+                    )
+                    for row in rows
+                ]
+            )
+            await queries.mark_published(session, [row.id for row in rows], utcnow())
+            return len(rows)
+
+
+async def run(ctx: Context, stop: asyncio.Event, inputs_drained: asyncio.Event | None) -> int:
+    """Relay until stopped; in burst mode, until the inputs are drained and the outbox empty."""
+    total = 0
+    idle_s = ctx.settings.worker.relay_idle_s
+    failures = 0
+    while not stop.is_set():
+        drained_before = inputs_drained is not None and inputs_drained.is_set()
+        try:
+            published = await relay_once(ctx)
+        except TransientError as exc:
+            failures += 1
+            delay = min(ctx.settings.worker.retry_pause_s * failures, 60.0)
+            logger.warning("relay: %s; retrying in %.1fs", type(exc).__name__, delay)
+            await wait_stopped(stop, delay)
+            continue
+        failures = 0
+        total += published
+        if published:
+            logger.debug("relay: published %d event(s)", published)
+            continue
+        if drained_before:
+            break
+        await wait_stopped(stop, idle_s)
+    return total
+
+
+SPEC = LoopSpec(name="relay", run=run)
