@@ -140,8 +140,9 @@ def demo(
         typer.echo(json.dumps(asdict(summary), indent=2))
         return
     table = Table(title="Flagged items", show_lines=False)
-    for column in ("id", "kind", "external id", "categories", "score", "excerpt"):
-        table.add_column(column)
+    for column in ("id", "kind", "external id", "categories", "score"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("excerpt", no_wrap=True, overflow="ellipsis", max_width=48)
     for row in summary.flagged:
         table.add_row(
             str(row["item_id"]),

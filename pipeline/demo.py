@@ -207,13 +207,15 @@ async def _collect(ctx: Context, summary: DemoSummary) -> None:
                     "external_id": item.external_id,
                     "categories": flag.categories,
                     "max_score": round(flag.max_score, 3),
-                    "excerpt": _excerpt(item.content),
+                    "excerpt": _excerpt(item.content, item.kind),
                 }
             )
 
 
-def _excerpt(content: str | None, width: int = 60) -> str:
+def _excerpt(content: str | None, kind: str, width: int = 60) -> str:
+    """The start of a document's text, or a post's last line (a conversation's judged turn)."""
     if content is None:
         return ""
-    flat = " ".join(content.split())
+    last = content.strip().splitlines()[-1] if content.strip() else ""
+    flat = " ".join((last if kind == "post" else content).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"

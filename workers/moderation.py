@@ -6,7 +6,6 @@ Texts go as list inputs to ``/v1/moderations``, conversations as a list of conve
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from pipeline.db.engine import translate_db_errors
@@ -35,10 +34,10 @@ def _options(settings: Settings) -> ConsumeOptions:
 
 
 def content_of(post: Post) -> str:
-    """The text a post is judged on, as stored: the text, or the turns as JSON lines."""
+    """The text a post is judged on, as stored: the text, or one ``role: content`` line a turn."""
     if isinstance(post, TextPost):
         return post.text
-    return "\n".join(json.dumps({"role": t.role, "content": t.content}) for t in post.messages)
+    return "\n".join(f"{t.role}: {t.content}" for t in post.messages)
 
 
 def check_limits(post: Post, max_chars: int) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from pipeline.mistral.client import LOCAL_BASE_URL, MistralClient
+from pipeline.mistral.client import LOCAL_API_KEY, MistralClient
 from pipeline.settings import LOCAL_API
 
 if TYPE_CHECKING:
@@ -41,12 +41,11 @@ async def open_mistral(
             yield client
         return
     if local_api is None:
+        # The client sends LOCAL_API_KEY when no key is configured (see MistralClient).
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else LOCAL_API_KEY
         from pipeline.localapi.app import LocalApi  # heavy engines: only when local
 
-        key = settings.api_key.get_secret_value() if settings.api_key is not None else None
         local_api = LocalApi.create(api_key=key)
     transport = httpx.ASGITransport(app=local_api.app)
-    async with MistralClient.open(
-        settings, transport=transport, limiter=limiter, base_url=LOCAL_BASE_URL
-    ) as client:
+    async with MistralClient.open(settings, transport=transport, limiter=limiter) as client:
         yield client
