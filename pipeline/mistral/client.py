@@ -55,6 +55,8 @@ M = TypeVar("M", bound=BaseModel)
 
 LOCAL_BASE_URL = "http://localapi"
 """Base URL of the in-process local API (any host works over ``httpx.ASGITransport``)."""
+LOCAL_API_KEY = "modocr-local"
+"""The bearer sent to the in-process local API when no API key is configured."""
 USER_AGENT = "modocr"
 TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 """Retried besides 429; other 5xx are too (a proxy's 520-529), except these two:"""
@@ -82,7 +84,8 @@ class MistralClient:
         base_url: str | None = None,
     ) -> None:
         url = base_url or settings.resolved_base_url()
-        if url == LOCAL_API:
+        self._is_local = url == LOCAL_API
+        if self._is_local:
             if transport is None:
                 raise ConfigError(
                     "MODOCR_MISTRAL__BASE_URL=local needs the in-process API: use open_mistral()"
@@ -120,6 +123,8 @@ class MistralClient:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self._settings.api_key is not None:
             headers["Authorization"] = f"Bearer {self._settings.api_key.get_secret_value()}"
+        elif self._is_local:  # the local API wants a bearer like the real one
+            headers["Authorization"] = f"Bearer {LOCAL_API_KEY}"
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             headers=headers,

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from pipeline.errors import ConfigError, UnsupportedContentError
 from pipeline.mistral import ChatMessage, MistralClient, document_from_bytes, document_from_url
-from pipeline.mistral.client import count_pages, estimate_tokens
+from pipeline.mistral.client import LOCAL_API_KEY, count_pages, estimate_tokens
 from pipeline.mistral.ratelimit import RateLimiter
 from pipeline.mistral.wire import DocumentURLChunk, ImageURLChunk
 from pipeline.settings import MistralSettings
@@ -60,6 +60,16 @@ def test_local_base_url_needs_a_transport() -> None:
         MistralSettings(base_url="local"), transport=httpx.MockTransport(Recorder([ok({})]))
     )
     assert "http://localapi" in repr(client)
+
+
+async def test_local_api_without_a_key_gets_the_local_bearer() -> None:
+    """``local`` with no key configured sends the local API's bearer, not nothing."""
+    recorder = Recorder([ok(MODERATION_OK)])
+    transport = httpx.MockTransport(recorder)
+    async with MistralClient.open(MistralSettings(), transport=transport) as client:
+        await client.moderate("x")
+    assert recorder.requests[0].headers["authorization"] == f"Bearer {LOCAL_API_KEY}"
+    assert recorder.requests[0].url.host == "localapi"
 
 
 async def test_moderate_request(open_client: Opener) -> None:
