@@ -62,6 +62,8 @@ _PIL_ERRORS = (
 
 _SAMPLE_BOXES = 6
 """Text boxes recognised both ways to choose between an orientation and its 180° flip."""
+_ORIENTATION_SHORT_SIDE = 736
+"""Pages are reduced by an integer factor towards this short side before detecting lines."""
 _PARAGRAPH_GAP = 0.8
 """A vertical gap above this fraction of the median line height starts a new paragraph."""
 
@@ -269,10 +271,15 @@ class OcrEngine:
 
 def _orientation(engine: _RapidOcr, pixels: NDArray[np.uint8]) -> int:
     """Quarter turns (counter-clockwise, as ``np.rot90``) that make the page upright."""
-    detected = engine(pixels, use_det=True, use_cls=False, use_rec=False)
+    # Detection on a reduced copy is enough to find the text lines (RapidOCR's detector
+    # works with the short side at 736 px anyway); crops come from the full resolution.
+    factor = max(1, min(pixels.shape[:2]) // _ORIENTATION_SHORT_SIDE)
+    small = pixels if factor == 1 else _reduce(pixels, factor)
+    detected = engine(small, use_det=True, use_cls=False, use_rec=False)
     boxes = getattr(detected, "boxes", None)
     if boxes is None or len(boxes) == 0:
         return 0
+    boxes = np.asarray(boxes, dtype=np.float64) * factor
     xs, ys = boxes[:, :, 0], boxes[:, :, 1]
     widths = xs.max(axis=1) - xs.min(axis=1)
     heights = ys.max(axis=1) - ys.min(axis=1)
@@ -291,6 +298,12 @@ def _orientation(engine: _RapidOcr, pixels: NDArray[np.uint8]) -> int:
     best = max(candidates, key=lambda turns: scores[turns])
     logger.debug("orientation scores %s: %d quarter turns", scores, best)
     return best
+
+
+def _reduce(pixels: NDArray[np.uint8], factor: int) -> NDArray[np.uint8]:
+    """Shrink by an integer factor (box filter)."""
+    reduced = Image.fromarray(pixels).reduce(factor)
+    return np.ascontiguousarray(np.asarray(reduced, dtype=np.uint8))
 
 
 def _mean_rec_score(engine: _RapidOcr, crops: list[NDArray[np.uint8]], turns: int) -> float:
@@ -445,7 +458,7 @@ def _image_frame_count(data: bytes, max_pixels: int) -> int:
                     return int(getattr(image, "n_frames", 1))
                 return 1
     except _PIL_ERRORS as exc:
-        raise UnsupportedContentError(f"image is unreadable: {exc}") from exc
+        raise _unreadable(exc, max_pixels) from exc
 
 
 def _decode_image_frame(data: bytes, index: int, max_pixels: int) -> _Raster:
@@ -463,9 +476,15 @@ def _decode_image_frame(data: bytes, index: int, max_pixels: int) -> _Raster:
                 upright = ImageOps.exif_transpose(image)
                 rgb = _flatten_to_rgb(upright)
     except _PIL_ERRORS as exc:
-        raise UnsupportedContentError(f"image is unreadable: {exc}") from exc
+        raise _unreadable(exc, max_pixels) from exc
     pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
     return _Raster(pixels, dpi)
+
+
+def _unreadable(exc: BaseException, max_pixels: int) -> UnsupportedContentError:
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return UnsupportedContentError(f"image is over the limit of {max_pixels} pixels: {exc}")
+    return UnsupportedContentError(f"image is unreadable: {exc}")
 
 
 def _flatten_to_rgb(image: Image.Image) -> Image.Image:
