@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -11,6 +11,9 @@ import pytest
 from pipeline.errors import UnsupportedContentError
 from pipeline.localapi.app import LocalApi
 from pipeline.localapi.moderation import ModerationEngine
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 API_KEY = "sk-local-unit"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -62,7 +62,7 @@ def test_rolls_are_reproducible_from_the_seed() -> None:
     first = Faults(error_rate=0.5, hang_rate=0.2, malformed_rate=0.3, jitter_ms=50, seed=3)
     second = Faults(error_rate=0.5, hang_rate=0.2, malformed_rate=0.3, jitter_ms=50, seed=3)
 
-    def draw(f: Faults) -> list[object]:
+    def draw(f: Faults) -> list[tuple[int | None, bool, bool, float]]:
         return [
             (f.roll_server_error(), f.roll_hang(), f.roll_malformed(), f.latency_s())
             for _ in range(50)

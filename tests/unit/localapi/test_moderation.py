@@ -10,13 +10,16 @@ from pipeline.localapi.moderation import (
     CONTEXT_WEIGHT,
     ModerationEngine,
     ModerationInput,
+    Verdict,
     iban_valid,
     luhn_valid,
     pii_score,
 )
 
 
-def _one(engine: ModerationEngine, text: str, categories: tuple[str, ...] = CATEGORIES_2603):
+def _one(
+    engine: ModerationEngine, text: str, categories: tuple[str, ...] = CATEGORIES_2603
+) -> Verdict:
     return engine.classify([ModerationInput(text)], categories)[0]
 
 
