@@ -56,7 +56,7 @@ M = TypeVar("M", bound=BaseModel)
 LOCAL_BASE_URL = "http://localapi"
 """Base URL of the in-process local API (any host works over ``httpx.ASGITransport``)."""
 LOCAL_API_KEY = "modocr-local"
-"""The bearer sent to the in-process local API when no API key is configured."""
+"""The bearer sent when no API key is configured (the local API accepts any bearer)."""
 USER_AGENT = "modocr"
 TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 """Retried besides 429; other 5xx are too (a proxy's 520-529), except these two:"""
@@ -84,8 +84,7 @@ class MistralClient:
         base_url: str | None = None,
     ) -> None:
         url = base_url or settings.resolved_base_url()
-        self._is_local = url == LOCAL_API
-        if self._is_local:
+        if url == LOCAL_API:
             if transport is None:
                 raise ConfigError(
                     "MODOCR_MISTRAL__BASE_URL=local needs the in-process API: use open_mistral()"
@@ -121,10 +120,11 @@ class MistralClient:
         if self._state is not _State.UNOPENED:
             raise RuntimeError(f"a MistralClient opens once; this one is {self._state.value}")
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        if self._settings.api_key is not None:
-            headers["Authorization"] = f"Bearer {self._settings.api_key.get_secret_value()}"
-        elif self._is_local:  # the local API wants a bearer like the real one
-            headers["Authorization"] = f"Bearer {LOCAL_API_KEY}"
+        # Without a key (the local API, in-process or `modocr emulator`) send the local bearer:
+        # the local API wants one like the real API does.
+        key = self._settings.api_key
+        token = key.get_secret_value() if key is not None else LOCAL_API_KEY
+        headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             headers=headers,
@@ -270,8 +270,10 @@ class MistralClient:
         except (httpx.TransportError, httpx.DecodingError) as exc:
             raise MistralUnavailableError(f"{method} {path}: {type(exc).__name__}") from exc
         self._limiter.observe_headers(response.headers)
-        if not response.is_success:
-            raise self._error(method, path, response)
+        try:
+            response.raise_for_status()
+        except httpx.HTTPStatusError as exc:
+            raise self._error(method, path, response) from exc
         try:
             result = model.model_validate_json(response.content)
         except ValidationError as exc:
@@ -284,7 +286,7 @@ class MistralClient:
         return result
 
     def _error(self, method: str, path: str, response: httpx.Response) -> PipelineError:
-        """The typed error of a non-2xx response (callers raise it, chained)."""
+        """The typed error of a non-2xx response; a 429 also blocks the rate limiter."""
         status = response.status_code
         summary = summarize_error(_json_or_none(response))
         text = f"Mistral {status} on {method} {path}: {summary.message or response.reason_phrase}"
@@ -294,7 +296,9 @@ class MistralClient:
                 retry_after = min(retry_after, self._settings.retry_after_cap_s)
             self._limiter.penalize(retry_after)
             return RateLimitedError(text, retry_after=retry_after, code=summary.code)
-        if status in TRANSIENT_STATUSES or (status >= 500 and status not in PERMANENT_5XX):  # noqa: PLR2004
+        if status in TRANSIENT_STATUSES or (
+            httpx.codes.is_server_error(status) and status not in PERMANENT_5XX
+        ):
             return MistralUnavailableError(text, status_code=status)
         return MistralRejectedError(
             text, status_code=status, code=summary.code, error_type=summary.error_type

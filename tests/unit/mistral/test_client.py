@@ -63,7 +63,7 @@ def test_local_base_url_needs_a_transport() -> None:
 
 
 async def test_local_api_without_a_key_gets_the_local_bearer() -> None:
-    """``local`` with no key configured sends the local API's bearer, not nothing."""
+    """With no key configured the client sends the local API's bearer, not nothing."""
     recorder = Recorder([ok(MODERATION_OK)])
     transport = httpx.MockTransport(recorder)
     async with MistralClient.open(MistralSettings(), transport=transport) as client:

@@ -48,6 +48,7 @@ async def test_error_body_maps_to_typed_error(path: Path, open_client: Opener) -
             await client.moderate("hello")
     exc = info.value
     assert type(exc) is getattr(errors, expect["error"])
+    assert isinstance(exc.__cause__, httpx.HTTPStatusError)
     assert expect["message_contains"].lower() in str(exc).lower()
     assert len(str(exc)) < 300
     if "message_excludes" in expect:
