@@ -204,8 +204,10 @@ class LocalApi:
         sleep: Sleep = asyncio.sleep,
         ocr_engine: OcrReader | None = None,
         moderation_engine: ModerationClassifier | None = None,
+        request_log_limit: int = 100_000,
     ) -> None:
         self.api_key = api_key
+        self.request_log_limit = request_log_limit
         self.faults = faults if faults is not None else Faults()
         self.requests: list[RequestRecord] = []
         self.clock = clock
@@ -237,6 +239,7 @@ class LocalApi:
         sleep: Sleep = asyncio.sleep,
         ocr_engine: OcrReader | None = None,
         moderation_engine: ModerationClassifier | None = None,
+        request_log_limit: int = 100_000,
     ) -> LocalApi:
         """Build the API; ``api_key=None`` accepts any non-empty bearer token.
 
@@ -253,6 +256,7 @@ class LocalApi:
             sleep=sleep,
             ocr_engine=ocr_engine,
             moderation_engine=moderation_engine,
+            request_log_limit=request_log_limit,
         )
 
     def register_url(self, url: str, data: bytes, mime_type: str) -> None:
@@ -578,6 +582,9 @@ class _Gate:
             return
         api = self.api
         record = RequestRecord(time=api.clock(), method=scope["method"], path=scope["path"])
+        if len(api.requests) >= api.request_log_limit:
+            # A long emulator or benchmark run keeps the newest half, not everything.
+            del api.requests[: len(api.requests) // 2 + 1]
         api.requests.append(record)
         scope[_RECORD_KEY] = record
 

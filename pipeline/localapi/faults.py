@@ -83,12 +83,12 @@ class Faults:
         ``fail_next`` is a list of ``{"status": 503, "count": 2}`` objects.
 
         Raises:
-            TypeError: not a JSON object.
-            ValueError: invalid JSON, an unknown key, or a value out of range.
+            ValueError: invalid JSON, not an object, an unknown key, a value of the wrong type
+                or out of range.
         """
         data = json.loads(text)
         if not isinstance(data, dict):
-            raise TypeError("faults must be a JSON object")
+            raise ValueError("faults must be a JSON object")  # noqa: TRY004 - one error type for config
         return cls.from_mapping(data)
 
     @classmethod
@@ -99,8 +99,11 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault knobs: {', '.join(unknown)}")
         values = dict(data)
-        values["fail_next"] = [FailSpec(**spec) for spec in values.get("fail_next", [])]
-        return cls(**values)
+        try:
+            values["fail_next"] = [FailSpec(**spec) for spec in values.get("fail_next", [])]
+            return cls(**values)
+        except TypeError as exc:  # a knob of the wrong type, or a bad fail_next entry
+            raise ValueError(f"invalid fault knobs: {exc}") from exc
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Faults:

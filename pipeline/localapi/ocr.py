@@ -12,6 +12,7 @@ import math
 import threading
 import unicodedata
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import UnsupportedContentError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from numpy.typing import ArrayLike, NDArray
 
@@ -43,9 +44,9 @@ IMAGE_MIME_TYPES = frozenset(
         "image/bmp",
     }
 )
-# Pillow plugins we let parse untrusted bytes (never EPS/PSD/...). MPO is how Pillow
-# opens many camera JPEGs.
-_PIL_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "TIFF", "GIF", "BMP")
+# Pillow plugins we let parse untrusted bytes (never EPS/PSD/...); the JPEG plugin also
+# opens MPO (camera) files.
+_PIL_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "GIF", "BMP")
 # Everything Pillow raises on malformed input that is not a bug of ours.
 _PIL_ERRORS = (
     Image.DecompressionBombError,
@@ -72,6 +73,8 @@ _BGR_CHANNELS = 3
 
 # PDFium is not thread-safe and its state is process-wide: every pdfium call holds this.
 _PDFIUM_LOCK = threading.Lock()
+# Pillow decoding runs under warnings.catch_warnings, whose state is process-wide.
+_PILLOW_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -448,35 +451,44 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+@contextmanager
+def _pillow_guard(max_pixels: int) -> Iterator[None]:
+    """Decode untrusted bytes with Pillow safely.
+
+    Holds ``_PILLOW_LOCK`` (``warnings.catch_warnings`` is process-wide), turns
+    ``DecompressionBombWarning`` into an error, logs Pillow's other warnings at debug
+    level, and turns Pillow's errors into ``UnsupportedContentError``.
+    """
+    with _PILLOW_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except _PIL_ERRORS as exc:
+            raise _unreadable(exc, max_pixels) from exc
+        finally:
+            for warning in caught:
+                logger.debug("Pillow warning: %s", warning.message)
+
+
 def _image_frame_count(data: bytes, max_pixels: int) -> int:
     """Pages of an image: the frames of a multi-page TIFF, else 1."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open_checked(data, max_pixels) as image:
-                if image.format == "TIFF":
-                    return int(getattr(image, "n_frames", 1))
-                return 1
-    except _PIL_ERRORS as exc:
-        raise _unreadable(exc, max_pixels) from exc
+    with _pillow_guard(max_pixels), _open_checked(data, max_pixels) as image:
+        if image.format == "TIFF":
+            return int(getattr(image, "n_frames", 1))
+        return 1
 
 
 def _decode_image_frame(data: bytes, index: int, max_pixels: int) -> _Raster:
     """Decode one frame to upright (EXIF) BGR pixels, transparency flattened on white."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _open_checked(data, max_pixels) as image:
-                image.seek(index)
-                if image.width * image.height > max_pixels:
-                    raise UnsupportedContentError(
-                        f"image frame {index} is over the limit of {max_pixels} pixels"
-                    )
-                dpi = _image_dpi(image.info.get("dpi"))
-                upright = ImageOps.exif_transpose(image)
-                rgb = _flatten_to_rgb(upright)
-    except _PIL_ERRORS as exc:
-        raise _unreadable(exc, max_pixels) from exc
+    with _pillow_guard(max_pixels), _open_checked(data, max_pixels) as image:
+        image.seek(index)
+        if image.width * image.height > max_pixels:
+            raise UnsupportedContentError(
+                f"image frame {index} is over the limit of {max_pixels} pixels"
+            )
+        dpi = _image_dpi(image.info.get("dpi"))
+        rgb = _flatten_to_rgb(ImageOps.exif_transpose(image))
     pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
     return _Raster(pixels, dpi)
 

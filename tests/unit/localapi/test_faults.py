@@ -27,8 +27,10 @@ def test_from_json_sets_knobs() -> None:
         ('{"latency": 1}', ValueError),
         ('{"error_rate": 2}', ValueError),
         ('{"requests_per_s": 0}', ValueError),
-        ("[1]", TypeError),
+        ("[1]", ValueError),
         ("{", ValueError),
+        ('{"latency_ms": "slow"}', ValueError),
+        ('{"fail_next": [{"status": 503, "times": 2}]}', ValueError),
     ],
 )
 def test_from_json_refuses_bad_knobs(text: str, error: type[Exception]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.localapi.app import LocalApi
 from pipeline.localapi.moderation import CATEGORIES_2411, CATEGORIES_2603
-from tests.unit.localapi.conftest import API_KEY, PDF_HEADER, FakeOcr
+from tests.unit.localapi.conftest import API_KEY, AUTH, PDF_HEADER, FakeClock, FakeOcr
 
 PDF_URI = "data:application/pdf;base64," + base64.b64encode(PDF_HEADER).decode()
 PNG_URI = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
@@ -497,3 +497,16 @@ async def test_request_log(client: httpx.AsyncClient, local_api: LocalApi) -> No
     assert first.tokens == 2
     assert first.time == local_api.clock()
     assert (second.path, second.status) == ("/v1/nope", 404)
+
+
+async def test_request_log_is_bounded(clock: FakeClock) -> None:
+    """Past request_log_limit the oldest half is dropped, so long runs stay small."""
+    api = LocalApi.create(API_KEY, clock=clock, sleep=clock.sleep, request_log_limit=4)
+    transport = httpx.ASGITransport(app=api.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as c:
+        for step in range(7):
+            clock.advance(1)
+            await c.get(f"/v1/models/m-{step}")
+    assert len(api.requests) <= 4
+    assert api.requests[-1].path == "/v1/models/m-6"
+    assert [r.time for r in api.requests] == sorted(r.time for r in api.requests)
