@@ -114,8 +114,9 @@ class OcrEngine:
 
     The RapidOCR models load lazily on the first page that needs OCR, once per engine.
     Thread safety: ``read`` may be called from several threads; RapidOCR calls are
-    serialised by a per-engine lock (RapidOCR mutates its own state on every call) and
-    PDFium calls by a process-wide lock (PDFium is not thread-safe).
+    serialised by a per-engine lock (RapidOCR mutates its own state on every call),
+    PDFium calls by a process-wide lock (PDFium is not thread-safe), and Pillow decoding
+    by another (it runs under the process-wide ``warnings.catch_warnings``).
 
     Orientation without Tesseract: RapidOCR's detector runs first; if most of the text
     area is in boxes taller than wide, the page is turned by 90° or 270°, else 0° or 180°.

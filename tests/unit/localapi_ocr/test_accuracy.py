@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+from PIL import Image
 
 from .pages import (
     PARAGRAPH,
@@ -53,18 +54,16 @@ def test_cer_within_two_percent(
     assert error_rate <= MAX_CER, pages[0].markdown
 
 
-@pytest.mark.slow
-def test_scan_reports_its_dimensions(ocr_engine: OcrEngine) -> None:
+def test_image_reports_its_dimensions(ocr_engine: OcrEngine) -> None:
     """An image page reports its pixel size and the dpi stored in the file."""
-    page = scan()
+    page = Image.new("L", (1240, 1754), 255)
     pages = ocr_engine.read(image_bytes(page, dpi=(300, 300)), "image/png", [0])
-    assert (pages[0].width, pages[0].height, pages[0].dpi) == (*page.size, 300)
+    assert (pages[0].width, pages[0].height, pages[0].dpi) == (1240, 1754, 300)
 
 
-@pytest.mark.slow
 def test_rendered_pdf_page_reports_200_dpi(ocr_engine: OcrEngine) -> None:
-    """A scanned PDF page is rendered at 200 dpi and reports the bitmap size."""
-    page = scan()
+    """A PDF page without text layer is rendered at 200 dpi; the bitmap size is reported."""
+    page = Image.new("L", (1654, 2339), 255)  # A4 at 200 dpi
     pages = ocr_engine.read(scanned_pdf(page), "application/pdf", None)
     assert pages[0].dpi == 200
     assert abs(pages[0].width - page.width) <= 1
