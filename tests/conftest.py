@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import stamina
 
-pytest_plugins = ["tests.db_fixtures"]
+pytest_plugins = ["tests.db_fixtures", "tests.kafka_fixtures"]
 
 
 @pytest.fixture(autouse=True)
