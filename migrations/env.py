@@ -5,7 +5,9 @@ Where the database comes from, first match wins:
 2. ``alembic -x url=sqlite+aiosqlite:///path.db ...``;
 3. ``sqlalchemy.url`` set on the config;
 4. modocr's settings: ``MODOCR_DATABASE_URL`` (default ``sqlite+aiosqlite:///modocr.db``).
-Migrations run in one transaction (SQLite included: the engine emits real BEGINs).
+Migrations run in one transaction (SQLite included: the engine emits real BEGINs); on SQLite
+with ``foreign_keys=OFF`` (batch table rebuilds must not cascade) and a
+``PRAGMA foreign_key_check`` before commit.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from alembic import context
 
 import pipeline.db.models  # noqa: F401 - registers every table on Base.metadata
 from pipeline.db.base import Base, UTCDateTime
-from pipeline.db.engine import database_url, open_database
+from pipeline.db.engine import check_foreign_keys, database_url, open_database
 from pipeline.settings import load_settings
 
 if TYPE_CHECKING:
@@ -61,10 +63,11 @@ def _run_migrations(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        check_foreign_keys(connection)
 
 
 async def _run_async_migrations(url: str) -> None:
-    async with open_database(url) as db, db.engine.begin() as connection:
+    async with open_database(url, foreign_keys=False) as db, db.engine.begin() as connection:
         await connection.run_sync(_run_migrations)
 
 

@@ -85,20 +85,23 @@ def database_url(url: str | SecretStr) -> URL:
 
 
 @asynccontextmanager
-async def open_database(url: str | SecretStr, *, echo: bool = False) -> AsyncIterator[Database]:
+async def open_database(
+    url: str | SecretStr, *, echo: bool = False, foreign_keys: bool = True
+) -> AsyncIterator[Database]:
     """Create the engine, check that the database answers, yield it; dispose it on exit.
 
     SQLite (aiosqlite): WAL journal, ``foreign_keys=ON``, ``busy_timeout``, real
     ``BEGIN``/SAVEPOINT transactions; the file's directory is created if missing.
     PostgreSQL (asyncpg): ``pool_pre_ping``. Statement parameters are never shown in
-    error messages (they may hold content, see ZDR).
+    error messages (they may hold content, see ZDR). ``foreign_keys=False`` is for
+    migrations only (SQLite would cascade or refuse while alembic rebuilds a table).
 
     Raises:
         ConfigError: the URL is unusable.
         DatabaseUnavailableError: the database did not answer.
     """
     parsed = database_url(url)
-    engine = _create_engine(parsed, echo=echo)
+    engine = _create_engine(parsed, echo=echo, foreign_keys=foreign_keys)
     try:
         with translate_db_errors():
             async with engine.connect() as connection:
@@ -108,12 +111,17 @@ async def open_database(url: str | SecretStr, *, echo: bool = False) -> AsyncIte
         await engine.dispose()
 
 
-def _create_engine(url: URL, *, echo: bool) -> AsyncEngine:
+def _create_engine(url: URL, *, echo: bool, foreign_keys: bool) -> AsyncEngine:
     if url.get_backend_name() == "postgresql":
         return create_async_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
     _ensure_parent_dir(url)
     engine = create_async_engine(url, echo=echo, hide_parameters=True)
-    event.listen(engine.sync_engine, "connect", _configure_sqlite)
+
+    def configure(dbapi_connection: Any, connection_record: object) -> None:  # noqa: ANN401
+        del connection_record
+        _configure_sqlite(dbapi_connection, foreign_keys=foreign_keys)
+
+    event.listen(engine.sync_engine, "connect", configure)
     event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
 
@@ -124,19 +132,18 @@ def _ensure_parent_dir(url: URL) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(dbapi_connection: Any, connection_record: object) -> None:  # noqa: ANN401
+def _configure_sqlite(dbapi_connection: Any, *, foreign_keys: bool) -> None:  # noqa: ANN401
     """Per new SQLite connection: let SQLAlchemy emit BEGIN itself, then set the pragmas.
 
     The driver's own implicit transactions break SAVEPOINT and transactional DDL
     (SQLAlchemy docs, "Serializable isolation / Savepoints / Transactional DDL").
     """
-    del connection_record
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
         cursor.close()
@@ -144,6 +151,23 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: object) -> None:
 
 def _begin_sqlite(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN")
+
+
+def check_foreign_keys(connection: Connection) -> None:
+    """SQLite: refuse to commit a migration that left rows pointing at nothing.
+
+    Migrations run with ``foreign_keys=OFF`` on SQLite (a table rebuild must not cascade),
+    so the check happens once, at the end. PostgreSQL checks as it goes: nothing to do.
+
+    Raises:
+        ConflictError: some rows violate a foreign key.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if violations:
+        tables = sorted({str(row[0]) for row in violations})
+        raise ConflictError(f"{len(violations)} foreign-key violations in {', '.join(tables)}")
 
 
 @contextmanager
@@ -201,6 +225,7 @@ async def run_alembic(engine: AsyncEngine, action: Callable[[Config], None]) -> 
 
     ``action`` gets a ``Config`` whose ``attributes["connection"]`` is the (sync) connection,
     e.g. ``await run_alembic(db.engine, lambda cfg: command.downgrade(cfg, "base"))``.
+    On SQLite, open the engine with ``foreign_keys=False`` for migrations that rebuild tables.
     """
 
     def run(connection: Connection) -> None:
@@ -218,13 +243,13 @@ async def upgrade_database(url: str | SecretStr, revision: str = "head") -> None
 
     Synchronous callers: ``asyncio.run(upgrade_database(url))``.
     """
-    async with open_database(url) as db:
+    async with open_database(url, foreign_keys=False) as db:
         logger.info("upgrading the %s database to %s", db.dialect, revision)
         await run_alembic(db.engine, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade_database(url: str | SecretStr, revision: str) -> None:
     """``alembic downgrade <revision>`` on ``url`` (``"base"`` drops every table)."""
-    async with open_database(url) as db:
+    async with open_database(url, foreign_keys=False) as db:
         logger.info("downgrading the %s database to %s", db.dialect, revision)
         await run_alembic(db.engine, lambda config: command.downgrade(config, revision))
