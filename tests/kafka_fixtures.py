@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -43,24 +43,21 @@ def topics() -> TopicSettings:
     return fresh_topics()
 
 
-def pipeline_settings(
-    db_url: str, bootstrap: str, topics: TopicSettings, **extra: object
-) -> Settings:
+def pipeline_settings(db_url: str, bootstrap: str, topics: TopicSettings, **extra: Any) -> Settings:
     """Settings for a test run: its database, the test broker (fast group joins), its topics."""
-    return Settings(
-        database_url=db_url,  # type: ignore[arg-type]
-        kafka=KafkaSettings(
-            bootstrap_servers=bootstrap, session_timeout_ms=6000, heartbeat_interval_ms=1000
-        ),
-        topics=topics,
-        **extra,  # type: ignore[arg-type]
+    kafka = KafkaSettings(
+        bootstrap_servers=bootstrap, session_timeout_ms=6000, heartbeat_interval_ms=1000
+    )
+    return Settings.model_validate(
+        {"database_url": db_url, "kafka": kafka, "topics": topics, **extra}
     )
 
 
-async def read_topic(
-    bootstrap: str, topic: str
-) -> list[tuple[bytes | None, bytes, dict[str, bytes]]]:
-    """Every record of ``topic`` as (key, value, headers), read up to each partition's high-water."""
+TopicRecord = tuple[bytes | None, bytes, dict[str, bytes]]
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[TopicRecord]:
+    """Every record of ``topic`` as (key, value, headers), up to each partition's high-water."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -73,7 +70,7 @@ async def read_topic(
             return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
+        records: list[TopicRecord] = []
         done: set[TopicPartition] = set()
         empty_polls = 0
         while len(done) < len(tps) and empty_polls < 50:

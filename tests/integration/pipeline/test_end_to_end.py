@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from pipeline.db.models import DocumentPage, Flag, Item, Outbox, Verdict
 from pipeline.localapi.app import LocalApi
-from pipeline.mistral.connect import LOCAL_API_KEY
+from pipeline.mistral.client import LOCAL_API_KEY
 from pipeline.runtime import create_topics, open_context, run_workers
 from pipeline.submit import record_for, send
 from schemas.dlq import DEAD_LETTER_ADAPTER
@@ -117,16 +117,15 @@ async def test_posts_and_documents_flow_end_to_end(ctx: Context, broker: str) ->
     assert sorted(items) == sorted([p.id for p in posts] + [d.id for d in documents])
     assert {i.status for i in items.values()} == {"processed"}
     async with ctx.database.sessions() as session:
-        flags = {
-            item_id: categories
-            for item_id, categories in (
+        flags = dict(
+            (
                 await session.execute(
                     select(Flag.item_id, Flag.categories).where(
                         Flag.item_id.in_([i.id for i in items.values()])
                     )
                 )
-            ).all()
-        }
+            ).tuples()
+        )
         verdicts = await session.scalar(
             select(func.count()).select_from(Verdict).where(Verdict.item_id == items["benign"].id)
         )
