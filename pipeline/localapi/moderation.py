@@ -75,7 +75,7 @@ _LEXICONS: Final[dict[str, tuple[re.Pattern[str], float]]] = {
         _lexicon(
             r"kill (?:you|him|her|them|everyone)",
             r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) "
-            r"(?:kill|hurt|murder|shoot|stab|beat|find)",
+            r"(?:kill|hurt|murder|shoot|stab|beat up|find) (?:you|u|ya|him|her|them|your)",
             r"hope (?:you|he|she|they) (?:die|dies|get killed)",
             r"(?:you're|you are) (?:dead|going to die)",
             r"(?:shoot|stab|strangle|beat up) (?:you|him|her|them)",
@@ -211,7 +211,7 @@ _PHONE_RES = (
     re.compile(r"(?<![\d+])(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"),
 )
 _CARD_RE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-_IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
 _SSN_RE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
 
 
@@ -247,6 +247,15 @@ def _has_phone(text: str) -> bool:
     return False
 
 
+def _has_iban(text: str) -> bool:
+    for match in _IBAN_RE.finditer(text):
+        # The pattern may run into a following word ("... 32 FOR"): try shorter prefixes.
+        groups = match.group().split(" ")
+        if any(iban_valid(" ".join(groups[:end])) for end in range(len(groups), 0, -1)):
+            return True
+    return False
+
+
 def _has_card(text: str) -> bool:
     for match in _CARD_RE.finditer(text):
         digits = re.sub(r"\D", "", match.group())
@@ -261,7 +270,7 @@ def pii_score(text: str) -> float:
         _EMAIL_RE.search(text)
         or _has_phone(text)
         or _has_card(text)
-        or any(iban_valid(match.group()) for match in _IBAN_RE.finditer(text))
+        or _has_iban(text)
         or _SSN_RE.search(text)
     ):
         return _PII_SCORE
