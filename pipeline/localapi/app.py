@@ -17,7 +17,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 from uuid import uuid4
 
@@ -25,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from pipeline.errors import UnsupportedContentError
-from pipeline.localapi.faults import Faults, RateDecision, RateWindows
+from pipeline.localapi.faults import Faults, RateWindows
 from pipeline.localapi.moderation import (
     CATEGORIES_2411,
     CATEGORIES_2603,
@@ -34,6 +33,10 @@ from pipeline.localapi.moderation import (
     Verdict,
 )
 from pipeline.localapi.wire import (
+    MODEL_CARDS,
+    MODERATION_MODELS,
+    OCR_MODELS,
+    ApiError,
     ChatModerationRequest,
     ClassificationRequest,
     DocumentUrlChunk,
@@ -41,6 +44,9 @@ from pipeline.localapi.wire import (
     ImageUrlChunk,
     OcrRequest,
     content_text,
+    error_body,
+    model_not_found,
+    rate_limited,
 )
 
 if TYPE_CHECKING:
@@ -48,20 +54,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-OCR_MODELS: Final = {
-    "mistral-ocr-2512": "mistral-ocr-2512",
-    "mistral-ocr-4-0": "mistral-ocr-4-0",
-    "mistral-ocr-4-1": "mistral-ocr-4-1",
-    "mistral-ocr-4": "mistral-ocr-4-1",
-    "mistral-ocr-latest": "mistral-ocr-4-1",
-}
-"""Requested OCR id → resolved id (echoed as ``model``). Retired 2503/2505 are unknown."""
-MODERATION_MODELS: Final = {
-    "mistral-moderation-2411": "mistral-moderation-2411",
-    "mistral-moderation-2603": "mistral-moderation-2603",
-    "mistral-moderation-latest": "mistral-moderation-2603",
-}
-"""Requested moderation id → resolved dated id (echoed as ``model``)."""
 _CATEGORIES: Final = {
     "mistral-moderation-2411": CATEGORIES_2411,
     "mistral-moderation-2603": CATEGORIES_2603,
@@ -75,55 +67,6 @@ _RECORD_KEY: Final = "modocr.localapi.record"
 def estimate_tokens(text: str) -> int:
     """Token estimate used for ``usage`` and the tokens/min limit: ``ceil(len(text) / 4)``."""
     return math.ceil(len(text) / 4)
-
-
-def error_body(status: int, message: str, error_type: str, code: str | None) -> dict[str, Any]:
-    """The 2026 error envelope.
-
-    ``{"object": "error", "message", "type", "param", "code", "raw_status_code"}``.
-    """
-    return {
-        "object": "error",
-        "message": message,
-        "type": error_type,
-        "param": None,
-        "code": code,
-        "raw_status_code": status,
-    }
-
-
-class ApiError(Exception):
-    """Raised inside a route; answered with the 2026 error envelope."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        error_type: str,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.error_type = error_type
-        self.code = code
-        self.headers = dict(headers or {})
-
-    def response(self) -> JSONResponse:
-        body = error_body(self.status, self.message, self.error_type, self.code)
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
-def _rate_limited(decision: RateDecision) -> ApiError:
-    headers = {"Retry-After": str(decision.retry_after or 1)}
-    return ApiError(429, "Rate limit exceeded", "rate_limited", "1300", headers)
-
-
-def _model_not_found(model: str | None, router: str) -> ApiError:
-    return ApiError(
-        404, f"The model `{model}` does not exist for router `{router}`.", "model_not_found", "3040"
-    )
 
 
 _SERVER_ERROR_MESSAGES: Final = {
@@ -299,11 +242,11 @@ class LocalApi:
         record.model = body.model
         model = OCR_MODELS.get(body.model or "mistral-ocr-latest")
         if model is None:
-            raise _model_not_found(body.model, "ocr")
+            raise model_not_found(body.model, "ocr")
         pages = body.page_indices
         decision = self.windows.check_pages(self.faults, len(pages) if pages else 1)
         if not decision.allowed:
-            raise _rate_limited(decision)
+            raise rate_limited(decision.retry_after)
         data, mime_type = self._document_bytes(body.document)
         engine = await self.ocr_engine()
         async with self._ocr_slots:
@@ -348,12 +291,12 @@ class LocalApi:
         record.inputs = len(items)
         model = MODERATION_MODELS.get(requested)
         if model is None:
-            raise _model_not_found(requested, "moderation")
+            raise model_not_found(requested, "moderation")
         tokens = sum(estimate_tokens(text) for text in texts)
         record.tokens = tokens
         decision = self.windows.admit_tokens(self.faults, tokens)
         if not decision.allowed:
-            raise _rate_limited(decision)
+            raise rate_limited(decision.retry_after)
         engine = await self.moderation_engine()
         verdicts = await asyncio.to_thread(engine.classify, items, _CATEGORIES[model])
         response = {
@@ -462,110 +405,6 @@ def _ocr_page(page: OcrPageLike, model: str, *, include_blocks: bool) -> dict[st
     return out
 
 
-# -- model catalogue -------------------------------------------------------------------------
-
-_CAPABILITIES: Final = (
-    "completion_chat",
-    "function_calling",
-    "reasoning",
-    "completion_fim",
-    "fine_tuning",
-    "vision",
-    "ocr",
-    "classification",
-    "moderation",
-    "audio",
-    "audio_transcription",
-    "audio_transcription_realtime",
-    "audio_speech",
-    "unified_resources",
-)
-
-
-def _released(year: int, month: int, day: int) -> int:
-    return int(datetime(year, month, day, tzinfo=UTC).timestamp())
-
-
-@dataclass(frozen=True)
-class _Model:
-    name: str
-    aliases: tuple[str, ...]
-    kind: str
-    released: int
-    description: str
-    deprecation: str | None = None
-    replacement: str | None = None
-
-
-_MODELS: Final = (
-    _Model(
-        "mistral-ocr-2512",
-        (),
-        "ocr",
-        _released(2025, 12, 18),
-        "OCR 3: tables, headers and footers.",
-    ),
-    _Model(
-        "mistral-ocr-4-0",
-        (),
-        "ocr",
-        _released(2026, 6, 23),
-        "OCR 4.0: blocks and confidence scores.",
-    ),
-    _Model(
-        "mistral-ocr-4-1",
-        ("mistral-ocr-4", "mistral-ocr-latest"),
-        "ocr",
-        _released(2026, 7, 16),
-        "OCR 4.1: block-level confidence.",
-    ),
-    _Model(
-        "mistral-moderation-2411",
-        (),
-        "moderation",
-        _released(2024, 11, 6),
-        "Moderation, 9 categories.",
-        deprecation="2026-03-31T12:00:00Z",
-        replacement="mistral-moderation-2603",
-    ),
-    _Model(
-        "mistral-moderation-2603",
-        ("mistral-moderation-latest",),
-        "moderation",
-        _released(2026, 3, 17),
-        "Moderation, 11 categories.",
-    ),
-)
-
-
-def _cards() -> dict[str, dict[str, Any]]:
-    cards: dict[str, dict[str, Any]] = {}
-    for model in _MODELS:
-        enabled = {"vision", "ocr"} if model.kind == "ocr" else {"classification", "moderation"}
-        names = (model.name, *model.aliases)
-        for card_id in names:
-            cards[card_id] = {
-                "id": card_id,
-                "object": "model",
-                "created": model.released,
-                "owned_by": "mistralai",
-                "capabilities": {cap: cap in enabled for cap in _CAPABILITIES},
-                "name": model.name,
-                "description": model.description,
-                "max_context_length": 16384 if model.kind == "ocr" else 8192,
-                "aliases": [name for name in names if name != card_id],
-                "deprecation": model.deprecation,
-                "deprecation_replacement_model": model.replacement,
-                "default_model_temperature": 0.0 if model.kind == "ocr" else None,
-                "type": "base",
-            }
-    return cards
-
-
-MODEL_CARDS: Final = _cards()
-"""``GET /v1/models`` cards by id (aliases included), in listing order."""
-
-
 # -- the gate: auth, request log, injected faults, rate-limit headers ------------------------
 
 
@@ -628,7 +467,7 @@ class _Gate:
             return _fault_response(504, None)
         decision = api.windows.admit_request(faults)
         if not decision.allowed:
-            return _rate_limited(decision).response()
+            return rate_limited(decision.retry_after).response()
         return None
 
     def _authorized(self, scope: Scope) -> bool:
@@ -646,7 +485,7 @@ class _Gate:
 
 def _fault_response(status: int, retry_after: int | None) -> Response:
     if status == 429:  # noqa: PLR2004 - HTTP status
-        return _rate_limited(RateDecision(allowed=False, retry_after=retry_after or 1)).response()
+        return rate_limited(retry_after).response()
     message = _SERVER_ERROR_MESSAGES.get(status, "Injected failure")
     error_type = "server_error" if status >= 500 else "invalid_request_error"  # noqa: PLR2004
     return JSONResponse(error_body(status, message, error_type, None), status_code=status)

@@ -1,14 +1,18 @@
-"""Strict request models of the local Mistral-compatible API (unknown keys: 422 extra_forbidden).
+"""The wire contract of the local Mistral-compatible API: strict request models, model ids, errors.
 
-They mirror the 2026-08 OpenAPI document (``OCRRequest``, ``ClassificationRequest``,
-``ChatModerationRequest``); responses are built as plain dicts in ``app.py`` to keep key order.
+Request models mirror the 2026-08 OpenAPI document (``OCRRequest``, ``ClassificationRequest``,
+``ChatModerationRequest``; unknown keys: 422 ``extra_forbidden``). Also here: the model ids and
+``/v1/models`` cards, and the 2026 error envelope. Responses are plain dicts built in ``app.py``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, cast
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast
 
+from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -18,6 +22,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _PAGES_RE = re.compile(r"^\s*\d+\s*(?:-\s*\d+\s*)?(?:,\s*\d+\s*(?:-\s*\d+\s*)?)*$")
 _DATA_DOC_RE = re.compile(r"^data:application/[\w.+-]+;base64,", re.IGNORECASE)
@@ -238,3 +245,176 @@ class ChatModerationRequest(_Strict):
         if isinstance(self.input[0], list):
             return cast("list[list[Message]]", list(self.input))
         return [cast("list[Message]", list(self.input))]
+
+
+# -- model ids, errors, catalogue ------------------------------------------------------------
+
+OCR_MODELS: Final = {
+    "mistral-ocr-2512": "mistral-ocr-2512",
+    "mistral-ocr-4-0": "mistral-ocr-4-0",
+    "mistral-ocr-4-1": "mistral-ocr-4-1",
+    "mistral-ocr-4": "mistral-ocr-4-1",
+    "mistral-ocr-latest": "mistral-ocr-4-1",
+}
+"""Requested OCR id → resolved id (echoed as ``model``). Retired 2503/2505 are unknown."""
+MODERATION_MODELS: Final = {
+    "mistral-moderation-2411": "mistral-moderation-2411",
+    "mistral-moderation-2603": "mistral-moderation-2603",
+    "mistral-moderation-latest": "mistral-moderation-2603",
+}
+"""Requested moderation id → resolved dated id (echoed as ``model``)."""
+
+
+def error_body(status: int, message: str, error_type: str, code: str | None) -> dict[str, Any]:
+    """The 2026 error envelope.
+
+    ``{"object": "error", "message", "type", "param", "code", "raw_status_code"}``.
+    """
+    return {
+        "object": "error",
+        "message": message,
+        "type": error_type,
+        "param": None,
+        "code": code,
+        "raw_status_code": status,
+    }
+
+
+class ApiError(Exception):
+    """Raised inside a route; answered with the 2026 error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        error_type: str,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.code = code
+        self.headers = dict(headers or {})
+
+    def response(self) -> JSONResponse:
+        body = error_body(self.status, self.message, self.error_type, self.code)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def rate_limited(retry_after: int | None) -> ApiError:
+    """429 ``rate_limited`` (code 1300) with ``Retry-After`` in whole seconds (at least 1)."""
+    headers = {"Retry-After": str(max(1, retry_after or 1))}
+    return ApiError(429, "Rate limit exceeded", "rate_limited", "1300", headers)
+
+
+def model_not_found(model: str | None, router: str) -> ApiError:
+    """404 ``model_not_found`` (code 3040), worded as the service words it."""
+    return ApiError(
+        404, f"The model `{model}` does not exist for router `{router}`.", "model_not_found", "3040"
+    )
+
+
+# -- model catalogue -------------------------------------------------------------------------
+
+_CAPABILITIES: Final = (
+    "completion_chat",
+    "function_calling",
+    "reasoning",
+    "completion_fim",
+    "fine_tuning",
+    "vision",
+    "ocr",
+    "classification",
+    "moderation",
+    "audio",
+    "audio_transcription",
+    "audio_transcription_realtime",
+    "audio_speech",
+    "unified_resources",
+)
+
+
+def _released(year: int, month: int, day: int) -> int:
+    return int(datetime(year, month, day, tzinfo=UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class _Model:
+    name: str
+    aliases: tuple[str, ...]
+    kind: str
+    released: int
+    description: str
+    deprecation: str | None = None
+    replacement: str | None = None
+
+
+_MODELS: Final = (
+    _Model(
+        "mistral-ocr-2512",
+        (),
+        "ocr",
+        _released(2025, 12, 18),
+        "OCR 3: tables, headers and footers.",
+    ),
+    _Model(
+        "mistral-ocr-4-0",
+        (),
+        "ocr",
+        _released(2026, 6, 23),
+        "OCR 4.0: blocks and confidence scores.",
+    ),
+    _Model(
+        "mistral-ocr-4-1",
+        ("mistral-ocr-4", "mistral-ocr-latest"),
+        "ocr",
+        _released(2026, 7, 16),
+        "OCR 4.1: block-level confidence.",
+    ),
+    _Model(
+        "mistral-moderation-2411",
+        (),
+        "moderation",
+        _released(2024, 11, 6),
+        "Moderation, 9 categories.",
+        deprecation="2026-03-31T12:00:00Z",
+        replacement="mistral-moderation-2603",
+    ),
+    _Model(
+        "mistral-moderation-2603",
+        ("mistral-moderation-latest",),
+        "moderation",
+        _released(2026, 3, 17),
+        "Moderation, 11 categories.",
+    ),
+)
+
+
+def _cards() -> dict[str, dict[str, Any]]:
+    cards: dict[str, dict[str, Any]] = {}
+    for model in _MODELS:
+        enabled = {"vision", "ocr"} if model.kind == "ocr" else {"classification", "moderation"}
+        names = (model.name, *model.aliases)
+        for card_id in names:
+            cards[card_id] = {
+                "id": card_id,
+                "object": "model",
+                "created": model.released,
+                "owned_by": "mistralai",
+                "capabilities": {cap: cap in enabled for cap in _CAPABILITIES},
+                "name": model.name,
+                "description": model.description,
+                "max_context_length": 16384 if model.kind == "ocr" else 8192,
+                "aliases": [name for name in names if name != card_id],
+                "deprecation": model.deprecation,
+                "deprecation_replacement_model": model.replacement,
+                "default_model_temperature": 0.0 if model.kind == "ocr" else None,
+                "type": "base",
+            }
+    return cards
+
+
+MODEL_CARDS: Final = _cards()
+"""``GET /v1/models`` cards by id (aliases included), in listing order."""
