@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check unit integration fmt clean setup services
+.PHONY: demo test check unit integration fmt clean setup services migrations-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,13 @@ check: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
-test: $(STAMP) services check
-	$(BIN)/alembic check
+test: $(STAMP) services check migrations-check
 	$(BIN)/pytest
+
+# No drift between the models and the migrations (on a scratch SQLite database).
+migrations-check: $(STAMP)
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && url="sqlite+aiosqlite:///$$tmp/check.db" \
+	  && $(BIN)/alembic -x url="$$url" upgrade head && $(BIN)/alembic -x url="$$url" check
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -68,12 +68,17 @@ class ItemResult:
 async def existing_keys(
     session: AsyncSession, messages: list[InputMessage]
 ) -> set[tuple[str, str, str]]:
-    """The (tenant, source, id) of these messages that already have an item (redeliveries)."""
+    """The (tenant, source, id) of these messages already processed (redeliveries).
+
+    Failed items are not among them: a replayed message gets another chance.
+    """
     if not messages:
         return set()
     ids = {m.id for m in messages}
     rows = await session.execute(
-        select(Item.tenant, Item.source, Item.external_id).where(Item.external_id.in_(ids))
+        select(Item.tenant, Item.source, Item.external_id).where(
+            Item.external_id.in_(ids), Item.status == "processed"
+        )
     )
     return {(t, s, e) for t, s, e in rows.all()}
 
@@ -93,32 +98,36 @@ async def store_result(
     """Insert the item, verdicts, pages, flag and outbox event; False if it already existed."""
     message = result.message
     now = utcnow()
-    item, created = await queries.insert_item_if_absent(
-        session,
-        {
-            "kind": result.kind,
-            "tenant": message.tenant,
-            "source": message.source,
-            "external_id": message.id,
-            "content_sha256": result.content_sha256,
-            "content_size": result.content_size,
-            "page_count": len(result.pages) if result.kind == "document" else None,
-            "received_at": now,
-            "processed_at": now,
-            "status": "processed",
-            "attempts": 1,
-            "content": retention.text(result.content),
-            "filename": retention.filename(result.filename),
-            "content_type": result.content_type,
-            "metadata_json": retention.metadata(message.metadata),
-            "author": retention.author(message.author),
-            "source_topic": result.delivery.topic,
-            "source_partition": result.delivery.partition,
-            "source_offset": result.delivery.offset,
-        },
-    )
+    values: dict[str, Any] = {
+        "kind": result.kind,
+        "tenant": message.tenant,
+        "source": message.source,
+        "external_id": message.id,
+        "content_sha256": result.content_sha256,
+        "content_size": result.content_size,
+        "page_count": len(result.pages) if result.kind == "document" else None,
+        "received_at": now,
+        "processed_at": now,
+        "status": "processed",
+        "attempts": 1,
+        "content": retention.text(result.content),
+        "filename": retention.filename(result.filename),
+        "content_type": result.content_type,
+        "metadata_json": retention.metadata(message.metadata),
+        "author": retention.author(message.author),
+        "source_topic": result.delivery.topic,
+        "source_partition": result.delivery.partition,
+        "source_offset": result.delivery.offset,
+    }
+    item, created = await queries.insert_item_if_absent(session, values)
     if not created:
-        return False
+        if item.status == "processed":
+            return False
+        # A failed input replayed (modocr dlq replay): it becomes the processed item.
+        for name, value in values.items():
+            setattr(item, name, value)
+        item.error = item.error_type = None
+        await session.flush()
     judgement = result.judgement
     session.add(_verdict(item.id, WHOLE_ITEM, judgement, result.model, policy.version))
     for page in result.pages:

@@ -37,7 +37,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 """How long a SQLite connection waits for another writer's lock before failing (ms)."""
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
-"""The repository's ``alembic.ini`` (``script_location = migrations``)."""
+"""The repository's ``alembic.ini``; an installed package (the Docker image) uses the one in
+the working directory, next to its ``migrations/``."""
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _UNAVAILABLE_SQLSTATES = ("08", "40001", "40P01", "53", "57P")
@@ -215,7 +216,9 @@ def _describe(error: BaseException) -> str:
 
 def alembic_config() -> Config:
     """Alembic's configuration for programmatic use (logging left as the caller set it up)."""
-    config = Config(str(ALEMBIC_INI))
+    ini = ALEMBIC_INI if ALEMBIC_INI.exists() else Path.cwd() / "alembic.ini"
+    config = Config(str(ini))
+    config.set_main_option("script_location", str(ini.parent / "migrations"))
     config.attributes["configure_logger"] = False
     return config
 
