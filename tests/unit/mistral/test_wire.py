@@ -6,8 +6,12 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from pipeline.mistral.retry import parse_retry_after
 from pipeline.mistral.wire import (
     BatchOutputLine,
     ChatMessage,
@@ -265,3 +269,33 @@ def test_summarize_error_truncates_long_messages() -> None:
     summary = summarize_error({"message": "x" * 5000, "raw_status_code": 400})
     assert summary.message == "x" * 200
     assert summary.raw_status_code == 400
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+ERROR_KEYS = st.sampled_from(
+    ["detail", "message", "type", "code", "raw_status_code", "error", "msg", "loc"]
+)
+
+
+@pytest.mark.slow
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.dictionaries(ERROR_KEYS, JSON, max_size=5) | JSON)
+def test_summarize_error_never_fails(body: object) -> None:
+    """Any JSON at all gives a summary: short message, string code, int status or nothing."""
+    summary = summarize_error(body)
+    assert summary.message is None or 0 < len(summary.message) <= 200
+    assert summary.code is None or isinstance(summary.code, str)
+    assert summary.raw_status_code is None or isinstance(summary.raw_status_code, int)
+
+
+@hypothesis_settings(max_examples=100, deadline=None)
+@given(st.text(max_size=30))
+def test_parse_retry_after_never_fails(value: str) -> None:
+    """Any header text is a non-negative wait or None."""
+    wait = parse_retry_after(value)
+    assert wait is None or wait >= 0
