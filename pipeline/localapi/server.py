@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from pipeline.localapi.app import LocalApi
+from pipeline.localapi.faults import Faults
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-    from pipeline.localapi.faults import Faults
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +75,15 @@ def run_emulator(
     api_key: str | None = None,
     faults: Faults | None = None,
 ) -> None:
-    """Serve a fresh ``LocalApi`` until interrupted (``modocr emulator``); blocks the thread."""
-    local_api = LocalApi.create(api_key=api_key, faults=faults)
+    """Serve a fresh ``LocalApi`` until interrupted (``modocr emulator``); blocks the thread.
+
+    Without ``faults``, the knobs come from ``MODOCR_LOCALAPI__FAULTS`` (none when unset).
+
+    Raises:
+        ValueError: ``MODOCR_LOCALAPI__FAULTS`` is not a valid set of knobs.
+    """
+    knobs = faults if faults is not None else Faults.from_env()
+    local_api = LocalApi.create(api_key=api_key, faults=knobs)
     logger.info(
         "local Mistral API on http://%s:%d (api key %s)", host, port, "set" if api_key else "any"
     )
