@@ -42,9 +42,11 @@ submit_app = typer.Typer(
     help="Produce input messages (for users and scripts).", no_args_is_help=True
 )
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+dlq_app = typer.Typer(help="The dead-letter topic.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(submit_app, name="submit")
 app.add_typer(config_app, name="config")
+app.add_typer(dlq_app, name="dlq")
 
 err = Console(stderr=True)
 WORKER_NAMES = ("moderation", "ocr", "relay", "all")
@@ -330,3 +332,36 @@ def config_show(
     for row in report:
         table.add_row(*row)
     Console().print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    error_type: Annotated[
+        str | None, typer.Option(help="Only this error type, e.g. MistralRejectedError.")
+    ] = None,
+    worker: Annotated[str | None, typer.Option(help="Only what this worker dead-lettered.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, do not publish.")] = False,
+) -> None:
+    """Re-submit dead-lettered messages to their source topic (each record once)."""
+    from pipeline.kafka.client import Publisher, open_producer
+    from pipeline.replay import ReplayFilter, replay_dead_letters
+
+    async def go(settings: Settings) -> None:
+        if settings.kafka.is_embedded:
+            raise ConfigError("dlq replay needs the broker: set MODOCR_KAFKA__BOOTSTRAP_SERVERS")
+        bootstrap = settings.kafka.bootstrap_servers
+        rules = ReplayFilter(error_type=error_type, worker=worker, dry_run=dry_run)
+        async with (
+            stop_on_signals() as stop,
+            open_producer(bootstrap, max_request_size=settings.kafka.max_request_size) as producer,
+        ):
+            report = await replay_dead_letters(
+                settings, bootstrap, Publisher(producer), rules, stop
+            )
+        verb = "would replay" if dry_run else "replayed"
+        err.print(
+            f"{verb} {report.replayed}, skipped {report.skipped} (filter), "
+            f"{report.without_payload} without payload (ZDR), {report.unreadable} unreadable"
+        )
+
+    _run(go)
