@@ -124,7 +124,7 @@ async def test_posts_and_documents_flow_end_to_end(ctx: Context, broker: str) ->
                         Flag.item_id.in_([i.id for i in items.values()])
                     )
                 )
-            ).tuples()
+            ).all()
         )
         verdicts = await session.scalar(
             select(func.count()).select_from(Verdict).where(Verdict.item_id == items["benign"].id)
