@@ -117,15 +117,12 @@ async def test_posts_and_documents_flow_end_to_end(ctx: Context, broker: str) ->
     assert sorted(items) == sorted([p.id for p in posts] + [d.id for d in documents])
     assert {i.status for i in items.values()} == {"processed"}
     async with ctx.database.sessions() as session:
-        flags = dict(
-            (
-                await session.execute(
-                    select(Flag.item_id, Flag.categories).where(
-                        Flag.item_id.in_([i.id for i in items.values()])
-                    )
-                )
-            ).all()
+        rows = await session.execute(
+            select(Flag.item_id, Flag.categories).where(
+                Flag.item_id.in_([i.id for i in items.values()])
+            )
         )
+        flags: dict[int, list[str]] = dict(iter(rows.tuples()))
         verdicts = await session.scalar(
             select(func.count()).select_from(Verdict).where(Verdict.item_id == items["benign"].id)
         )
