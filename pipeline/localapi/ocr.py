@@ -65,6 +65,8 @@ _SAMPLE_BOXES = 6
 """Text boxes recognised both ways to choose between an orientation and its 180° flip."""
 _ORIENTATION_SHORT_SIDE = 736
 """Pages are reduced by an integer factor towards this short side before detecting lines."""
+_MAX_ASPECT_RATIO = 100
+"""Longest side over shortest side beyond which a page cannot be OCR'd (not tiled)."""
 _PARAGRAPH_GAP = 0.8
 """A vertical gap above this fraction of the median line height starts a new paragraph."""
 
@@ -194,7 +196,7 @@ class OcrEngine:
         try:
             width_pt, height_pt = page.get_size()
             scale = _render_scale(width_pt, height_pt, self._max_image_pixels)
-            dpi = max(1, math.floor(scale * 72))
+            dpi = max(1, round(scale * 72))
             textpage = page.get_textpage()
             try:
                 text = textpage.get_text_range()
@@ -260,6 +262,12 @@ class OcrEngine:
         """OCR one upright-or-rotated page (BGR or grayscale pixels) into Markdown."""
         if pixels.size == 0 or int(pixels.min()) == int(pixels.max()):
             return ""  # blank: nothing to detect, and RapidOCR would log a warning
+        height, width = pixels.shape[:2]
+        if max(height, width) > _MAX_ASPECT_RATIO * min(height, width):
+            # RapidOCR shrinks the long side to 2000 px; the short one would vanish.
+            raise UnsupportedContentError(
+                f"page of {width}x{height} pixels is too elongated to read"
+            )
         with self._lock:
             engine = self._engine()
             turns = _orientation(engine, pixels)

@@ -195,3 +195,11 @@ def test_concurrent_pdf_reads_agree(ocr_engine: OcrEngine) -> None:
     for thread in threads:
         thread.join()
     assert results == [expected] * 20
+
+
+def test_elongated_image_is_refused(ocr_engine: OcrEngine) -> None:
+    """A 20000x5 strip cannot be OCR'd (RapidOCR would fail resizing it): a clear error."""
+    noise = random.Random(9).randbytes(20000 * 5)
+    data = image_bytes(Image.frombytes("L", (20000, 5), noise))
+    with pytest.raises(UnsupportedContentError, match="too elongated"):
+        ocr_engine.read(data, "image/png", None)
