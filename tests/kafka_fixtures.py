@@ -10,9 +10,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from pipeline.kafka.broker import open_embedded_broker
+from pipeline.kafka.client import TopicRecord
+from pipeline.kafka.client import read_topic as kafka_read_topic
 from pipeline.settings import KafkaSettings, Settings, TopicSettings
 
 if TYPE_CHECKING:
@@ -53,35 +54,6 @@ def pipeline_settings(db_url: str, bootstrap: str, topics: TopicSettings, **extr
     )
 
 
-TopicRecord = tuple[bytes | None, bytes, dict[str, bytes]]
-
-
 async def read_topic(bootstrap: str, topic: str) -> list[TopicRecord]:
-    """Every record of ``topic`` as (key, value, headers), up to each partition's high-water."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list[TopicRecord] = []
-        done: set[TopicPartition] = set()
-        empty_polls = 0
-        while len(done) < len(tps) and empty_polls < 50:
-            batch = await consumer.getmany(timeout_ms=100)
-            empty_polls = 0 if batch else empty_polls + 1
-            for tp_records in batch.values():
-                records.extend((r.key, r.value, dict(r.headers or ())) for r in tp_records)
-            for tp in tps:
-                high = consumer.highwater(tp)
-                if high is not None and await consumer.position(tp) >= high:
-                    done.add(tp)
-        return records
-    finally:
-        await consumer.stop()
+    """Every record of ``topic`` as (key, value, headers)."""
+    return await kafka_read_topic(bootstrap, topic)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
@@ -172,3 +172,73 @@ class Publisher:
     ) -> None:
         """Send ``(topic, key, value, headers)`` records; return once all are acknowledged."""
         await publish_many(self._producer, records)
+
+
+TopicRecord = tuple[bytes | None, bytes, dict[str, bytes]]
+"""A record as read back: (key, value, headers)."""
+
+
+async def read_topic(bootstrap: str, topic: str, *, max_idle_polls: int = 50) -> list[TopicRecord]:
+    """Every record of ``topic`` up to each partition's high-water mark (no consumer group).
+
+    For checks and tools, not for processing: it holds everything in memory.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer.client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[TopicRecord] = []
+        idle = 0
+        while idle < max_idle_polls:
+            batch = await consumer.getmany(timeout_ms=100)
+            idle = 0 if batch else idle + 1
+            for tp_records in batch.values():
+                records.extend((r.key, r.value, dict(r.headers or ())) for r in tp_records)
+            if await _at_highwater(consumer, tps):
+                break
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _at_highwater(consumer: AIOKafkaConsumer, tps: list[Any]) -> bool:
+    for tp in tps:
+        high = consumer.highwater(tp)
+        if high is None or await consumer.position(tp) < high:
+            return False
+    return True
+
+
+async def committed_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, tuple[int, int]]:
+    """Per partition of ``topic``: (the group's committed offset, the high-water mark).
+
+    The high-water comes from a fetch (Tansu's ListOffsets is wrong, see engines.md).
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer.client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        committed = {tp.partition: (await consumer.committed(tp)) or 0 for tp in tps}
+        await consumer.seek_to_beginning(*tps)
+        for _ in range(50):
+            if all(consumer.highwater(tp) is not None for tp in tps):
+                break
+            await consumer.getmany(timeout_ms=100, max_records=1)
+        return {tp.partition: (committed[tp.partition], consumer.highwater(tp) or 0) for tp in tps}
+    finally:
+        await consumer.stop()
