@@ -456,18 +456,30 @@ class _Gate:
         if scheduled is not None:
             record.fault = "scheduled"
             return _fault_response(scheduled.status, scheduled.retry_after)
+        random_fault = await self._random_fault(scope, record)
+        if random_fault is not None:
+            return random_fault
+        decision = api.windows.admit_request(faults)
+        if not decision.allowed:
+            return rate_limited(decision.retry_after).response()
+        return None
+
+    async def _random_fault(self, scope: Scope, record: RequestRecord) -> Response | None:
+        """The knobs' dice, in order: a 5xx, a 429, a hang (that ends in a 504)."""
+        faults = self.api.faults
         status = faults.roll_server_error()
         if status is not None:
             record.fault = "server_error"
             return _fault_response(status, None)
+        retry_after = faults.roll_rate_limit()
+        if retry_after is not None:
+            record.fault = "rate_limited"
+            return rate_limited(retry_after).response()
         if faults.roll_hang():
             record.fault = "hang"
             logger.debug("local API hangs %s for %.0f s", scope["path"], faults.hang_s)
-            await api.sleep(faults.hang_s)
+            await self.api.sleep(faults.hang_s)
             return _fault_response(504, None)
-        decision = api.windows.admit_request(faults)
-        if not decision.allowed:
-            return rate_limited(decision.retry_after).response()
         return None
 
     def _authorized(self, scope: Scope) -> bool:

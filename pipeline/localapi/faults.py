@@ -58,12 +58,14 @@ class Faults:
     hang_rate: float = 0.0
     hang_s: float = 3600.0
     malformed_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    rate_limit_retry_after_s: int = 1
     seed: int = 0
     fail_next: list[FailSpec] = field(default_factory=list)
     rng: random.Random = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "hang_rate", "malformed_rate"):
+        for name in ("error_rate", "hang_rate", "malformed_rate", "rate_limit_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {value!r}")
@@ -148,6 +150,12 @@ class Faults:
         """A random 500/502/503/504 with probability ``error_rate``, else ``None``."""
         if self.error_rate > 0 and self.rng.random() < self.error_rate:
             return self.rng.choice(SERVER_ERROR_STATUSES)
+        return None
+
+    def roll_rate_limit(self) -> int | None:
+        """With probability ``rate_limit_rate``: the ``Retry-After`` (s) of a random 429."""
+        if self.rate_limit_rate > 0 and self.rng.random() < self.rate_limit_rate:
+            return max(1, self.rate_limit_retry_after_s)
         return None
 
     def roll_hang(self) -> bool:
