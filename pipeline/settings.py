@@ -105,6 +105,7 @@ class WorkerSettings(BaseModel):
     moderation_batch_max: int = Field(default=64, ge=1)
     moderation_batch_max_chars: int = Field(default=200_000, ge=1)
     moderation_linger_s: float = Field(default=0.02, ge=0)
+    moderation_concurrency: int = Field(default=2, ge=1)
     ocr_concurrency: int = Field(default=4, ge=1)
     relay_batch: int = Field(default=200, ge=1)
     relay_idle_s: float = Field(default=0.2, gt=0)

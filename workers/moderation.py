@@ -27,7 +27,7 @@ Post = TextPost | ConversationPost
 def _options(settings: Settings) -> ConsumeOptions:
     return ConsumeOptions(
         batch_max=settings.worker.moderation_batch_max,
-        concurrency=2,
+        concurrency=settings.worker.moderation_concurrency,
         retry_pause_s=settings.worker.retry_pause_s,
         shutdown_grace_s=settings.worker.shutdown_grace_s,
     )
