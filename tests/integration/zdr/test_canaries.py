@@ -9,14 +9,13 @@ import pytest
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from pipeline.localapi.app import LocalApi
-from pipeline.mistral.client import LOCAL_API_KEY
 from pipeline.zdr import PLACES, CheckReport, make_canaries, run_check
 from schemas.dlq import DEAD_LETTER_ADAPTER
 from tests.kafka_fixtures import pipeline_settings, read_topic
 from workers import REGISTRY
 
 if TYPE_CHECKING:
+    from pipeline.localapi.app import LocalApi
     from pipeline.settings import Settings, TopicSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -33,12 +32,6 @@ FAILING = {
 """Canaries in inputs that are dead-lettered: never stored in the database, ZDR or not."""
 DEAD_LETTERED = 6
 """Failing inputs (the corrupt PDF carries two canaries)."""
-
-
-@pytest.fixture(scope="session")
-def local_api() -> LocalApi:
-    """One local Mistral API for the session: its engines load once."""
-    return LocalApi.create(api_key=LOCAL_API_KEY)
 
 
 def reportlab_pdf(text: str) -> bytes:
