@@ -69,7 +69,8 @@ def _run(factory: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:  # noq
     except PipelineError as exc:
         err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print("interrupted")
         raise typer.Exit(130) from None
     except Exception as exc:
         logger.exception("modocr failed")

@@ -143,9 +143,29 @@ def _pdf_pages(data: bytes, limits: LimitSettings) -> int:
             raise UnsupportedContentError(
                 f"PDF has {count} pages, over the limit of {limits.max_pages}"
             )
+        for index in range(count):
+            _check_page_size(pdf, index)
         return count
     finally:
         pdf.close()
+
+
+MAX_PAGE_SIDE_PT = 7200.0
+"""Longest page side accepted: 100 inches (A0 is 46.8); larger pages are refused."""
+MAX_PAGE_ASPECT = 50.0
+
+
+def _check_page_size(pdf: pypdfium2.PdfDocument, index: int) -> None:
+    """Refuse absurd page sizes before anything renders them."""
+    width, height = pdf.get_page_size(index)
+    if max(width, height) > MAX_PAGE_SIDE_PT:
+        raise UnsupportedContentError(
+            f"page {index} is {width:.0f}x{height:.0f} pt, over {MAX_PAGE_SIDE_PT:.0f} pt a side"
+        )
+    if min(width, height) <= 0 or max(width, height) / min(width, height) > MAX_PAGE_ASPECT:
+        raise UnsupportedContentError(
+            f"page {index} has an absurd shape ({width:.0f}x{height:.0f} pt)"
+        )
 
 
 def _image_frames(data: bytes, limits: LimitSettings) -> int:
