@@ -293,7 +293,7 @@ async def iter_flags(
     *,
     sort: str = "-created_at",
     retention: Retention,
-    chunk: int = 200,
+    chunk: int = 100,
 ) -> AsyncIterator[FlagRow]:
     """Every flag matching ``filters``, fetched ``chunk`` rows at a time (keyset pages).
 
