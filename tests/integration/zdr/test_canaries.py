@@ -6,9 +6,12 @@ import io
 from typing import TYPE_CHECKING
 
 import pytest
+import typer
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
+from typer.testing import CliRunner
 
+from pipeline.retention_cli import zdr_app
 from pipeline.zdr import PLACES, CheckReport, make_canaries, run_check
 from schemas.dlq import DEAD_LETTER_ADAPTER
 from tests.kafka_fixtures import pipeline_settings, read_topic
@@ -95,3 +98,15 @@ def test_canaries_differ_between_runs() -> None:
     """Each run makes new canaries, so an earlier run's data never counts as a find."""
     first, second = make_canaries(), make_canaries()
     assert not set(first.values()) & set(second.values())
+
+
+@pytest.mark.timeout(300)
+def test_zdr_check_command_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`modocr zdr check`: embedded broker, fresh SQLite, local API; PASS and exit code 0."""
+    monkeypatch.setenv("MODOCR_LIMITS__MAX_TEXT_CHARS", "2000")
+    monkeypatch.delenv("MODOCR_DATABASE_URL", raising=False)
+    app = typer.Typer()
+    app.add_typer(zdr_app, name="zdr")
+    result = CliRunner().invoke(app, ["zdr", "check"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"PASS: {len(PLACES)} canaries (ZDR on) found nowhere")
