@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exception_handlers import http_exception_handler
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from starlette.middleware.base import RequestResponseEndpoint
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 _STATUS: dict[type[Exception], int] = {
     NotFoundError: status.HTTP_404_NOT_FOUND,
@@ -46,6 +47,23 @@ _SECURITY_HEADERS = {
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith(("/api/", "/healthz", "/openapi", "/docs"))
+
+
+class DropEmptyQueryParams:
+    """Web pages only: drop empty query parameters, as an HTML form sends every field.
+
+    ``?kind=&min_score=`` from the queue's filter form means "no filter", not a bad value.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/api/"):
+            pairs = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+            kept = [(k, v) for k, v in pairs if v != ""]
+            scope = dict(scope, query_string=urlencode(kept).encode("latin-1"))
+        await self.app(scope, receive, send)
 
 
 def create_app(config: ReviewConfig) -> FastAPI:
@@ -107,5 +125,7 @@ def create_app(config: ReviewConfig) -> FastAPI:
             response.headers.update(_SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    app.add_middleware(DropEmptyQueryParams)
 
     return app
