@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from pipeline.db.engine import translate_db_errors
 from pipeline.db.models import WHOLE_ITEM, Flag, Item, Outbox, Verdict
+from pipeline.errors import PipelineError
 from pipeline.localapi.app import LocalApi
 from pipeline.mistral.client import LOCAL_API_KEY
 from pipeline.runtime import create_topics, open_context, run_workers
@@ -18,6 +20,7 @@ from pipeline.submit import record_for, send
 from schemas.flagged import FLAGGED_ADAPTER
 from schemas.posts import TextPost
 from tests.kafka_fixtures import pipeline_settings, read_topic
+from tests.polling import eventually
 from tests.tcp_proxy import open_proxy
 from workers import REGISTRY
 
@@ -30,10 +33,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300
 OUTAGE_S = 12.0
 
 
-async def wait_processed(ctx: Context, tenant: str, count: int) -> None:
-    """Poll the database (through the restored proxy) until ``count`` items are processed."""
-    while True:
-        try:
+async def all_processed(ctx: Context, tenant: str, count: int) -> bool:
+    """Whether ``count`` items are processed and all events published (False while offline)."""
+    try:
+        with translate_db_errors():
             async with ctx.database.sessions() as session:
                 done = await session.scalar(
                     select(func.count())
@@ -43,11 +46,9 @@ async def wait_processed(ctx: Context, tenant: str, count: int) -> None:
                 unpublished = await session.scalar(
                     select(func.count()).select_from(Outbox).where(Outbox.published_at.is_(None))
                 )
-            if done == count and unpublished == 0:
-                return
-        except Exception:  # noqa: BLE001, S110 - the database may still be reconnecting
-            pass
-        await asyncio.sleep(0.5)
+    except PipelineError:
+        return False
+    return done == count and unpublished == 0
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -89,8 +90,7 @@ async def test_workers_ride_out_a_database_outage(
             await asyncio.sleep(OUTAGE_S)  # the outage itself: time is what is being tested
             await proxy.restore()
             await send(ctx.publisher, [record_for(topics.posts, p) for p in batches[2]])
-            async with asyncio.timeout(180):
-                await wait_processed(ctx, tenant, 180)
+            await eventually(lambda: all_processed(ctx, tenant, 180), timeout_s=180, interval_s=0.5)
             stop.set()
             report = await workers
             async with ctx.database.sessions() as session:

@@ -24,6 +24,7 @@ from pipeline.runtime import create_topics
 from pipeline.submit import record_for, send
 from schemas.posts import TextPost
 from tests.kafka_fixtures import pipeline_settings
+from tests.polling import eventually
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings, TopicSettings
@@ -97,9 +98,11 @@ async def test_sigterm_under_load_then_restart_redoes_nothing(
     async with serve_local_api(local_api) as base_url:
         env = worker_env(settings, base_url)
         worker = await start(env=env)
-        async with asyncio.timeout(120):
-            while await count_items(db_url, tenant) < POSTS // 5:
-                await asyncio.sleep(0.2)
+
+        async def some_done() -> bool:
+            return await count_items(db_url, tenant) >= POSTS // 5
+
+        await eventually(some_done, timeout_s=120)
         worker.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         async with asyncio.timeout(GRACE_S + 20):
@@ -141,9 +144,11 @@ async def test_a_second_signal_exits_at_once(
     async with serve_local_api(local_api) as base_url:
         env = {**worker_env(settings, base_url), "MODOCR_WORKER__SHUTDOWN_GRACE_S": "60"}
         worker = await start(env=env)
-        async with asyncio.timeout(60):
-            while not local_api.requests:
-                await asyncio.sleep(0.1)
+
+        async def requested() -> bool:
+            return bool(local_api.requests)
+
+        await eventually(requested, timeout_s=60)
         worker.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.5)
         assert worker.returncode is None  # still finishing its in-flight request
