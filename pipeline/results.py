@@ -7,21 +7,27 @@ per batch, then commit offsets" and what ZDR allows are decided in one place.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.db import queries
 from pipeline.db.base import utcnow
-from pipeline.db.models import WHOLE_ITEM, DocumentPage, Flag, Item, Verdict
+from pipeline.db.engine import translate_db_errors
+from pipeline.db.models import WHOLE_ITEM, DocumentPage, Flag, Item, Outbox, Verdict
 from pipeline.kafka.codec import encode
 from schemas.flagged import FlaggedEvent
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from pipeline.db.base import Base
     from pipeline.kafka.records import Delivery
     from pipeline.policy import Judgement, Policy
     from pipeline.retention import Retention
@@ -63,6 +69,8 @@ class ItemResult:
     pages: list[PageResult] = field(default_factory=list)
     filename: str | None = None
     content_type: str | None = None
+    reused_from_item_id: int | None = None
+    """Set when the verdict was reused from an identical item (dedupe) instead of the API."""
 
 
 async def existing_keys(
@@ -96,9 +104,67 @@ async def store_result(
     flagged_topic: str,
 ) -> bool:
     """Insert the item, verdicts, pages, flag and outbox event; False if it already existed."""
-    message = result.message
+    values = _item_values(result, retention, utcnow())
+    item, created = await queries.insert_item_if_absent(session, values)
+    if not created:
+        if item.status == "processed":
+            return False
+        # A failed input replayed (modocr dlq replay): it becomes the processed item.
+        for name, value in values.items():
+            setattr(item, name, value)
+        item.error = item.error_type = None
+        await session.flush()
+    for model, rows in _children(item.id, result, policy, retention, flagged_topic):
+        session.add_all(model(**row) for row in rows)
+    return True
+
+
+async def store_results(
+    session: AsyncSession,
+    results: Sequence[ItemResult],
+    *,
+    policy: Policy,
+    retention: Retention,
+    flagged_topic: str,
+) -> dict[tuple[str, str, str], int]:
+    """``store_result`` for a batch in a few statements: one multi-row INSERT of the items,
+    then one of each child table; items that existed go through ``store_result``.
+
+    Returns the ids of the items created, by (tenant, source, external id).
+    """
+    if not results:
+        return {}
     now = utcnow()
-    values: dict[str, Any] = {
+    values = [_item_values(r, retention, now) for r in results]
+    insert = postgresql.insert if queries.dialect_name(session) == "postgresql" else sqlite.insert
+    statement = (
+        insert(Item)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=list(queries.ITEM_KEY))
+        .returning(Item.id, Item.tenant, Item.source, Item.external_id)
+    )
+    with translate_db_errors():
+        created = {(t, s, e): i for i, t, s, e in (await session.execute(statement)).all()}
+    children: dict[type[Base], list[dict[str, Any]]] = {}
+    for result in results:
+        item_id = created.get(key_of(result.message))
+        if item_id is None:  # existed: a redelivery, or a failed item replayed
+            await store_result(
+                session, result, policy=policy, retention=retention, flagged_topic=flagged_topic
+            )
+            continue
+        for model, rows in _children(item_id, result, policy, retention, flagged_topic):
+            children.setdefault(model, []).extend(rows)
+    with translate_db_errors():
+        for table in (Verdict, DocumentPage, Flag, Outbox):
+            if table_rows := children.get(table):
+                await session.execute(sa_insert(table), table_rows)
+    return created
+
+
+def _item_values(result: ItemResult, retention: Retention, now: datetime) -> dict[str, Any]:
+    message = result.message
+    return {
         "kind": result.kind,
         "tenant": message.tenant,
         "source": message.source,
@@ -118,47 +184,52 @@ async def store_result(
         "source_topic": result.delivery.topic,
         "source_partition": result.delivery.partition,
         "source_offset": result.delivery.offset,
+        "reused_from_item_id": result.reused_from_item_id,
     }
-    item, created = await queries.insert_item_if_absent(session, values)
-    if not created:
-        if item.status == "processed":
-            return False
-        # A failed input replayed (modocr dlq replay): it becomes the processed item.
-        for name, value in values.items():
-            setattr(item, name, value)
-        item.error = item.error_type = None
-        await session.flush()
+
+
+def _children(
+    item_id: int, result: ItemResult, policy: Policy, retention: Retention, flagged_topic: str
+) -> list[tuple[type[Base], list[dict[str, Any]]]]:
+    """The rows an item brings: verdicts, pages, flag and outbox event (column → value)."""
+    message = result.message
     judgement = result.judgement
-    session.add(_verdict(item.id, WHOLE_ITEM, judgement, result.model, policy.version))
+    verdicts = [_verdict(item_id, WHOLE_ITEM, judgement, result.model, policy.version)]
+    pages = []
     for page in result.pages:
-        session.add(
-            DocumentPage(
-                item_id=item.id,
-                page_index=page.index,
-                width=page.width,
-                height=page.height,
-                dpi=page.dpi,
-                text_sha256=sha256_hex(page.markdown),
-                char_count=len(page.markdown),
-                markdown=retention.text(page.markdown),
-            )
+        pages.append(
+            {
+                "item_id": item_id,
+                "page_index": page.index,
+                "width": page.width,
+                "height": page.height,
+                "dpi": page.dpi,
+                "text_sha256": sha256_hex(page.markdown),
+                "char_count": len(page.markdown),
+                "markdown": retention.text(page.markdown),
+            }
         )
         if page.judgement is not None:
-            session.add(_verdict(item.id, page.index, page.judgement, result.model, policy.version))
-    if judgement.flagged:
-        session.add(
-            Flag(
-                item_id=item.id,
-                status="open",
-                categories=judgement.flagged_categories,
-                max_score=judgement.max_score,
+            verdicts.append(
+                _verdict(item_id, page.index, page.judgement, result.model, policy.version)
             )
-        )
+    out: list[tuple[type[Base], list[dict[str, Any]]]] = [
+        (Verdict, verdicts),
+        (DocumentPage, pages),
+    ]
+    if judgement.flagged:
+        flag = {
+            "item_id": item_id,
+            "status": "open",
+            "categories": judgement.flagged_categories,
+            "max_score": judgement.max_score,
+            "version": 1,
+        }
         flagged_pages = [
             p.index for p in result.pages if p.judgement is not None and p.judgement.flagged
         ]
         event = FlaggedEvent(
-            item_id=item.id,
+            item_id=item_id,
             item_kind=result.kind,
             tenant=message.tenant,
             source=message.source,
@@ -171,30 +242,31 @@ async def store_result(
             policy_version=policy.version,
             pages=flagged_pages if result.kind == "document" else None,
         )
-        await queries.add_outbox(
-            session,
-            flagged_topic,
-            f"{message.tenant}/{message.source}/{message.id}",
-            json.loads(encode(event)),
-            event_id=event.event_id,
-        )
-    return True
+        outbox = {
+            "event_id": event.event_id,
+            "topic": flagged_topic,
+            "key": f"{message.tenant}/{message.source}/{message.id}",
+            "value": encode(event).decode(),
+            "headers": None,
+        }
+        out += [(Flag, [flag]), (Outbox, [outbox])]
+    return out
 
 
 def _verdict(
     item_id: int, page_index: int, judgement: Judgement, model: str, policy_version: str
-) -> Verdict:
-    return Verdict(
-        item_id=item_id,
-        page_index=page_index,
-        model=model,
-        policy_version=policy_version,
-        category_scores=judgement.category_scores,
-        categories=judgement.categories,
-        flagged_categories=judgement.flagged_categories,
-        flagged=judgement.flagged,
-        max_score=judgement.max_score,
-    )
+) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "page_index": page_index,
+        "model": model,
+        "policy_version": policy_version,
+        "category_scores": judgement.category_scores,
+        "categories": judgement.categories,
+        "flagged_categories": judgement.flagged_categories,
+        "flagged": judgement.flagged,
+        "max_score": judgement.max_score,
+    }
 
 
 async def store_failure(

@@ -23,6 +23,7 @@ from pipeline.kafka.codec import decode
 from pipeline.kafka.runner import ConsumeStats, Runner
 from pipeline.mistral.connect import open_mistral
 from pipeline.policy import Policy
+from pipeline.quota import replica_share
 from pipeline.retention import Retention
 from pipeline.worker import ConsumerSpec, Context, LoopSpec, WorkerSpec
 
@@ -103,6 +104,7 @@ async def run_consumer(
 ) -> ConsumeStats:
     """Consume one spec's topic until stopped (or drained, in burst mode)."""
     settings = ctx.settings
+    share = replica_share(ctx.mistral.limiter, settings.mistral.quota)
     async with open_consumer(
         bootstrap,
         spec.group_id,
@@ -119,6 +121,7 @@ async def run_consumer(
             DeadLetterSink(ctx, worker=spec.name, kind=spec.item_kind),
             replace(spec.options(settings), burst=burst),
             name=spec.name,
+            on_assignment=share.observer(spec.name) if share is not None else None,
         )
         return await runner.run(stop)
 

@@ -18,6 +18,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///modocr.db"
 MISTRAL_CLOUD_URL = "https://api.mistral.ai"
 LOCAL_API = "local"
 """``MODOCR_MISTRAL__BASE_URL=local``: the Mistral-compatible API runs in-process."""
+FREE_TIER_REQUESTS_PER_S = 1.0
+FREE_TIER_TOKENS_PER_MIN = 500_000
+"""Mistral's free tier: the quota enforced against the cloud API when none is configured."""
 
 
 class KafkaSettings(BaseModel):
@@ -53,6 +56,13 @@ class QuotaSettings(BaseModel):
     requests_per_s: float | None = Field(default=None, gt=0)
     tokens_per_min: int | None = Field(default=None, gt=0)
     pages_per_min: int | None = Field(default=None, gt=0)
+    burst_s: float | None = Field(default=None, gt=0)
+    """Depth of each bucket in seconds of its rate (at least one unit); ``None``: one second
+    of requests, one minute of tokens and pages. Small values pace evenly (no bursts)."""
+    headroom: float = Field(default=0.97, gt=0, le=1)
+    """Fraction of the quota aimed at: margin for the skew between our clock and the server's."""
+    share_by_partitions: bool = True
+    """Each replica takes ``headroom * held / total`` partitions' worth (docs/throughput.md)."""
 
 
 class MistralSettings(BaseModel):
@@ -73,6 +83,20 @@ class MistralSettings(BaseModel):
     use_files_api: bool = False
     use_batch_api: bool = False
     quota: QuotaSettings = QuotaSettings()
+
+    def effective_quota(self) -> QuotaSettings:
+        """The quota to enforce: the free tier fills unset limits on the cloud API only.
+
+        The local API (in-process or ``modocr emulator``) stays unlimited unless configured.
+        """
+        if self.resolved_base_url() != MISTRAL_CLOUD_URL:
+            return self.quota
+        return self.quota.model_copy(
+            update={
+                "requests_per_s": self.quota.requests_per_s or FREE_TIER_REQUESTS_PER_S,
+                "tokens_per_min": self.quota.tokens_per_min or FREE_TIER_TOKENS_PER_MIN,
+            }
+        )
 
     def resolved_base_url(self) -> str:
         """The URL the client will call, or ``local`` for the in-process API."""
@@ -106,11 +130,47 @@ class WorkerSettings(BaseModel):
     moderation_batch_max_chars: int = Field(default=200_000, ge=1)
     moderation_linger_s: float = Field(default=0.02, ge=0)
     moderation_concurrency: int = Field(default=2, ge=1)
+    dedupe_window_s: float = Field(default=86_400.0, ge=0)
+    """Identical content (same model and policy) within this window reuses the stored verdict;
+    0 disables dedupe."""
+    dedupe_cache_entries: int = Field(default=20_000, ge=0)
+    """Recent normalised-text hashes kept in memory per process (the database finds exact ones)."""
     ocr_concurrency: int = Field(default=4, ge=1)
     relay_batch: int = Field(default=200, ge=1)
     relay_idle_s: float = Field(default=0.2, gt=0)
     shutdown_grace_s: float = Field(default=15.0, gt=0)
     retry_pause_s: float = Field(default=5.0, gt=0)
+
+
+class ModelPrice(BaseModel):
+    """List price of one model, in US dollars."""
+
+    per_million_tokens: float = Field(default=0.0, ge=0)
+    per_thousand_pages: float = Field(default=0.0, ge=0)
+
+
+def _default_prices() -> dict[str, ModelPrice]:
+    # mistral-api.md: moderation 2603 is free; OCR 3 (2503/2505/2512) $2 and OCR 4.x $4 per
+    # 1,000 pages. The 2411 moderation price is not in the reference: $0.1/M tokens, its
+    # historical list price. Keys match a returned model id exactly or as its longest prefix.
+    return {
+        "mistral-moderation-2603": ModelPrice(),
+        "mistral-moderation-2411": ModelPrice(per_million_tokens=0.1),
+        "mistral-moderation": ModelPrice(per_million_tokens=0.1),
+        "mistral-ocr-25": ModelPrice(per_thousand_pages=2.0),
+        "mistral-ocr-4": ModelPrice(per_thousand_pages=4.0),
+        "mistral-ocr": ModelPrice(per_thousand_pages=4.0),
+    }
+
+
+class UsageSettings(BaseModel):
+    """API usage accounting (``api_usage``): prices and daily per-tenant budgets (UTC days)."""
+
+    prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
+    daily_budget_usd: dict[str, float] = Field(default_factory=dict)
+    """Per tenant; a tenant whose estimated cost today reaches it is paused until midnight UTC."""
+    default_daily_budget_usd: float | None = Field(default=None, ge=0)
+    """For tenants not in ``daily_budget_usd``; ``None``: no budget."""
 
 
 class ReviewSettings(BaseModel):
@@ -141,6 +201,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     limits: LimitSettings = LimitSettings()
     worker: WorkerSettings = WorkerSettings()
+    usage: UsageSettings = UsageSettings()
     review: ReviewSettings = ReviewSettings()
 
     @model_validator(mode="after")

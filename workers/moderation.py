@@ -1,23 +1,29 @@
 """The moderation worker: posts and conversations from ``modocr.posts``, moderated in batches.
 
 Texts go as list inputs to ``/v1/moderations``, conversations as a list of conversations to
-``/v1/chat/moderations``; one database transaction per batch; redeliveries change nothing.
+``/v1/chat/moderations``; one database transaction per batch (bulk inserts, usage rows);
+redeliveries change nothing; recently seen texts reuse their stored verdict.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pipeline.db.engine import translate_db_errors
+from pipeline.dedupe import DedupePlan, dedupe_for
 from pipeline.errors import UnsupportedContentError
 from pipeline.kafka.runner import ConsumeOptions, Outcome
+from pipeline.mistral.client import estimate_tokens
 from pipeline.mistral.wire import ChatMessage
-from pipeline.results import ItemResult, existing_keys, key_of, sha256_hex, store_result
+from pipeline.results import ItemResult, existing_keys, key_of, sha256_hex, store_results
+from pipeline.usage import Usage, budget_error, paused_tenants, record_usage, split_usage, utc_day
 from pipeline.worker import ConsumerSpec
 from schemas.posts import POST_ADAPTER, ConversationPost, TextPost
 
 if TYPE_CHECKING:
     from pipeline.kafka.records import Decoded
+    from pipeline.policy import Judgement
     from pipeline.settings import Settings
     from pipeline.worker import Context
 
@@ -56,63 +62,147 @@ def check_limits(post: Post, max_chars: int) -> None:
 
 
 async def handle(ctx: Context, batch: list[Decoded[Post]]) -> list[Outcome]:
-    """Moderate a batch; return one outcome per message (``None`` when done)."""
+    """Moderate a batch; return one outcome per message (``None`` when done).
+
+    Texts seen recently reuse their stored verdict (``pipeline.dedupe``); usage goes to
+    ``api_usage``; a tenant over its daily budget waits (``BudgetExhaustedError``).
+    """
     outcomes: dict[int, Outcome] = {}
     todo: list[tuple[int, Decoded[Post]]] = []
     seen: set[tuple[str, str, str]] = set()
+    now = datetime.now(UTC)
+    settings = ctx.settings
+    dedupe = dedupe_for(ctx.mistral, settings.worker)
     async with ctx.database.sessions() as session:
         with translate_db_errors():
             existing = await existing_keys(session, [d.message for d in batch])
-    for position, decoded in enumerate(batch):
-        key = key_of(decoded.message)
-        if key in existing or key in seen:
-            outcomes[position] = None  # a redelivery: the stored result stands
-            continue
-        try:
-            check_limits(decoded.message, ctx.settings.limits.max_text_chars)
-        except UnsupportedContentError as exc:
-            outcomes[position] = exc
-            continue
-        seen.add(key)
-        todo.append((position, decoded))
+            paused = await paused_tenants(
+                session, [d.message.tenant for d in batch], settings.usage, now=now
+            )
+            for position, decoded in enumerate(batch):
+                key = key_of(decoded.message)
+                if key in existing or key in seen:
+                    outcomes[position] = None  # a redelivery: the stored result stands
+                    continue
+                try:
+                    check_limits(decoded.message, settings.limits.max_text_chars)
+                except UnsupportedContentError as exc:
+                    outcomes[position] = exc
+                    continue
+                if decoded.message.tenant in paused:
+                    continue  # left for the next budget window
+                seen.add(key)
+                todo.append((position, decoded))
+            plan = await dedupe.plan(
+                session,
+                [(p, d.message.text) for p, d in todo if isinstance(d.message, TextPost)],
+                model=settings.mistral.moderation_model,
+                policy_version=ctx.policy.version,
+                now=now,
+            )
 
-    results = await _moderate(ctx, [d for _, d in todo])
-    with translate_db_errors():
-        async with ctx.database.sessions.begin() as session:
-            for (position, _), result in zip(todo, results, strict=True):
-                await store_result(
-                    session,
-                    result,
-                    policy=ctx.policy,
-                    retention=ctx.retention,
-                    flagged_topic=ctx.settings.topics.flagged,
-                )
-                outcomes[position] = None
+    by_position = dict(todo)
+    send = plan.to_send(by_position)
+    moderated, usages = await _moderate(ctx, [by_position[p] for p in send])
+    results = dict(zip(send, moderated, strict=True))
+    for position, reuse in plan.reused.items():
+        results[position] = _result(
+            by_position[position], reuse.judgement, reuse.model, reuse.item_id
+        )
+    stored = await _store(ctx, results, plan, by_position, usages, now)
+    dedupe.remember(plan, stored)
+    for position, _ in todo:
+        outcomes[position] = None
+    if len(outcomes) < len(batch):
+        raise budget_error(paused, now)
     return [outcomes[i] for i in range(len(batch))]
 
 
-async def _moderate(ctx: Context, batch: list[Decoded[Post]]) -> list[ItemResult]:
+async def _store(
+    ctx: Context,
+    results: dict[int, ItemResult],
+    plan: DedupePlan,
+    by_position: dict[int, Decoded[Post]],
+    usages: list[Usage],
+    now: datetime,
+) -> dict[int, int]:
+    """One transaction: the results, then the batch's repeats (reusing them), then usage.
+
+    Returns the ids of the items created, by batch position.
+    """
+    settings = ctx.settings
+    with translate_db_errors():
+        async with ctx.database.sessions.begin() as session:
+            ids = await store_results(
+                session,
+                list(results.values()),
+                policy=ctx.policy,
+                retention=ctx.retention,
+                flagged_topic=settings.topics.flagged,
+            )
+            followers = []
+            for position, leader in plan.followers.items():
+                first = results[leader]
+                source = ids.get(key_of(first.message), first.reused_from_item_id)
+                followers.append(
+                    _result(by_position[position], first.judgement, first.model, source)
+                )
+            await store_results(
+                session,
+                followers,
+                policy=ctx.policy,
+                retention=ctx.retention,
+                flagged_topic=settings.topics.flagged,
+            )
+            await record_usage(session, usages, settings.usage.prices, day=utc_day(now))
+    return {
+        position: item_id
+        for position, result in results.items()
+        if (item_id := ids.get(key_of(result.message))) is not None
+    }
+
+
+async def _moderate(
+    ctx: Context, batch: list[Decoded[Post]]
+) -> tuple[list[ItemResult], list[Usage]]:
     texts = [(i, d) for i, d in enumerate(batch) if isinstance(d.message, TextPost)]
     conversations = [(i, d) for i, d in enumerate(batch) if isinstance(d.message, ConversationPost)]
     results: dict[int, ItemResult] = {}
+    usages: list[Usage] = []
     for chunk in _chunks(texts, ctx.settings.worker.moderation_batch_max_chars):
         inputs = [content_of(d.message) for _, d in chunk]
         response = await ctx.mistral.moderate(inputs)
+        usages += _usage(chunk, response.model, response.total_tokens)
         for (i, decoded), verdict in zip(chunk, response.results, strict=True):
-            results[i] = _result(
-                ctx, decoded, verdict.categories, verdict.category_scores, response.model
-            )
+            judgement = ctx.policy.judge(verdict.categories, verdict.category_scores)
+            results[i] = _result(decoded, judgement, response.model)
     for chunk in _chunks(conversations, ctx.settings.worker.moderation_batch_max_chars):
         turns = [
             [ChatMessage(role=t.role, content=t.content) for t in d.message.messages]  # type: ignore[union-attr]
             for _, d in chunk
         ]
         response = await ctx.mistral.moderate_chat(turns)
+        usages += _usage(chunk, response.model, response.total_tokens)
         for (i, decoded), verdict in zip(chunk, response.results, strict=True):
-            results[i] = _result(
-                ctx, decoded, verdict.categories, verdict.category_scores, response.model
-            )
-    return [results[i] for i in range(len(batch))]
+            judgement = ctx.policy.judge(verdict.categories, verdict.category_scores)
+            results[i] = _result(decoded, judgement, response.model)
+    return [results[i] for i in range(len(batch))], usages
+
+
+def _usage(
+    chunk: list[tuple[int, Decoded[Post]]], model: str, total_tokens: int | None
+) -> list[Usage]:
+    """One request's usage, split over the tenants of its inputs by characters."""
+    weights: dict[str, int] = {}
+    for _, decoded in chunk:
+        tenant = decoded.message.tenant
+        weights[tenant] = weights.get(tenant, 0) + len(content_of(decoded.message))
+    tokens = (
+        total_tokens
+        if total_tokens is not None
+        else estimate_tokens([content_of(d.message) for _, d in chunk])
+    )
+    return split_usage(model, weights, tokens=tokens)
 
 
 def _chunks(
@@ -135,11 +225,10 @@ def _chunks(
 
 
 def _result(
-    ctx: Context,
     decoded: Decoded[Post],
-    categories: dict[str, bool],
-    scores: dict[str, float],
+    judgement: Judgement,
     model: str,
+    reused_from: int | None = None,
 ) -> ItemResult:
     content = content_of(decoded.message)
     return ItemResult(
@@ -149,8 +238,9 @@ def _result(
         content_sha256=sha256_hex(content),
         content_size=len(content),
         content=content,
-        judgement=ctx.policy.judge(categories, scores),
+        judgement=judgement,
         model=model,
+        reused_from_item_id=reused_from,
     )
 
 

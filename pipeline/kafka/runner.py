@@ -88,8 +88,11 @@ class Runner(Generic[T]):
         options: ConsumeOptions,
         *,
         name: str = "worker",
+        on_assignment: Callable[[int, int], None] | None = None,
     ) -> None:
         self._consumer = consumer
+        # Told (partitions held, partitions of the topics) after each rebalance step.
+        self._on_assignment = on_assignment
         self._topics = list(topics)
         self._decode = decode
         self._handle = handle
@@ -319,6 +322,7 @@ class Runner(Generic[T]):
         for tp in revoked:
             state.offsets.pop(tp, None)
         logger.info("%s: partitions revoked: %s", self._name, sorted(revoked))
+        self._report_assignment()
 
     async def _on_assigned(self, assigned: set[TP]) -> None:
         for tp in assigned:
@@ -326,6 +330,13 @@ class Runner(Generic[T]):
         logger.info("%s: partitions assigned: %s", self._name, sorted(assigned))
         if assigned:
             self._assigned.set()
+        self._report_assignment()
+
+    def _report_assignment(self) -> None:
+        if self._on_assignment is None:
+            return
+        total = sum(len(self._consumer.partitions_for_topic(t) or ()) for t in self._topics)
+        self._on_assignment(len(self._state.offsets), max(total, len(self._state.offsets)))
 
     async def _is_drained(self, *, fetched_any: bool) -> bool:
         """Burst mode: nothing buffered or running and every partition read to its high-water."""

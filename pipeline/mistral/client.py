@@ -93,7 +93,9 @@ class MistralClient:
         self._settings = settings
         self._base_url = url
         self._transport = transport
-        self._limiter = limiter if limiter is not None else RateLimiter.from_quota(settings.quota)
+        self._limiter = (
+            limiter if limiter is not None else RateLimiter.from_quota(settings.effective_quota())
+        )
         self._retrying = make_retrying(settings)
         self._http: httpx.AsyncClient | None = None
         self._state = _State.UNOPENED

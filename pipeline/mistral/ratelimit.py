@@ -76,6 +76,8 @@ class RateLimiter:
         tokens_per_min: moderation tokens per minute; burst: one minute's worth.
         pages_per_min: OCR pages per minute; burst: one minute's worth.
         share: this replica's fraction (0-1] of the quota; settable at runtime.
+        burst_s: bucket depth in seconds of each rate (at least one unit); ``None``: the
+            bursts above. Against a server's sliding windows a short depth avoids 429s.
         clock: monotonic seconds (default ``time.monotonic``).
         sleep: the coroutine that waits (default ``asyncio.sleep``).
     """
@@ -87,6 +89,7 @@ class RateLimiter:
         tokens_per_min: float | None = None,
         pages_per_min: float | None = None,
         share: float = 1.0,
+        burst_s: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -98,14 +101,14 @@ class RateLimiter:
         now = clock()
         self._buckets: dict[str, _Bucket] = {}
         if requests_per_s is not None:
-            burst = max(requests_per_s, 1.0)
+            burst = max(requests_per_s * (burst_s or 1.0), 1.0)
             self._buckets["requests"] = _Bucket(requests_per_s, burst, burst, now)
         if tokens_per_min is not None:
-            self._buckets["tokens"] = _Bucket(
-                tokens_per_min / 60, tokens_per_min, tokens_per_min, now
-            )
+            depth = max(tokens_per_min / 60 * burst_s, 1.0) if burst_s else tokens_per_min
+            self._buckets["tokens"] = _Bucket(tokens_per_min / 60, depth, depth, now)
         if pages_per_min is not None:
-            self._buckets["pages"] = _Bucket(pages_per_min / 60, pages_per_min, pages_per_min, now)
+            depth = max(pages_per_min / 60 * burst_s, 1.0) if burst_s else pages_per_min
+            self._buckets["pages"] = _Bucket(pages_per_min / 60, depth, depth, now)
         self.last_headers: dict[str, str] = {}
         """The rate-limit headers of the last response observed."""
 
@@ -124,6 +127,7 @@ class RateLimiter:
             tokens_per_min=quota.tokens_per_min,
             pages_per_min=quota.pages_per_min,
             share=share,
+            burst_s=quota.burst_s,
             clock=clock,
             sleep=sleep,
         )
