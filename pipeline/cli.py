@@ -6,13 +6,12 @@ Human output (tables, progress) goes to stderr; ``--json`` output goes to stdout
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path  # noqa: TC003 - typer evaluates annotations at runtime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,13 +19,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pipeline import __version__
-from pipeline.errors import ConfigError, InvalidMessageError, PipelineError
+from pipeline.console import err, load_and_configure, run_command
+from pipeline.errors import ConfigError, InvalidMessageError
 from pipeline.lifecycle import stop_on_signals
-from pipeline.logs import configure_logging
+from pipeline.retention_cli import retention_app, zdr_app
 from pipeline.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
 
 logger = logging.getLogger(__name__)
 
@@ -47,35 +44,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(submit_app, name="submit")
 app.add_typer(config_app, name="config")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(zdr_app, name="zdr")
+app.add_typer(retention_app, name="retention")
 
-err = Console(stderr=True)
-WORKER_NAMES = ("moderation", "ocr", "relay", "all")
-
-
-def _settings() -> Settings:
-    settings = load_settings()
-    configure_logging(settings)
-    return settings
-
-
-def _run(factory: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:  # noqa: ANN401
-    """Load settings, run the coroutine, turn errors into one line and an exit code."""
-    try:
-        settings = _settings()
-        return asyncio.run(factory(settings))
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/] {exc}")
-        raise typer.Exit(2) from None
-    except PipelineError as exc:
-        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        err.print("interrupted")
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        logger.exception("modocr failed")
-        err.print(f"[red]unexpected error:[/] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
+WORKER_NAMES = ("moderation", "ocr", "relay", "purge", "all")
+_run = run_command
+_settings = load_and_configure
 
 
 @app.callback(invoke_without_command=True)

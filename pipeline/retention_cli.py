@@ -7,50 +7,31 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import json
 from dataclasses import asdict
 from datetime import datetime  # noqa: TC003 - typer evaluates annotations at runtime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from pipeline.errors import ConfigError, PipelineError
-from pipeline.settings import Settings, load_settings
+from pipeline.console import run_command
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
 
+    from pipeline.settings import Settings
     from pipeline.worker import WorkerSpec
 
 zdr_app = typer.Typer(help="Zero data retention: prove nothing is kept.", no_args_is_help=True)
 retention_app = typer.Typer(help="Content retention (MODOCR_RETENTION_DAYS).", no_args_is_help=True)
 
-err = Console(stderr=True)
-
-
-def _run(factory: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:  # noqa: ANN401
-    """Load settings, run the coroutine; ConfigError → exit 2, PipelineError → exit 1."""
-    try:
-        settings = load_settings()
-        return asyncio.run(factory(settings))
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/] {exc}")
-        raise typer.Exit(2) from None
-    except PipelineError as exc:
-        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+_run = run_command
 
 
 def _worker_specs() -> list[WorkerSpec]:
-    # The worker set, as `modocr run` has it. Looked up by name: like cli.py this module is the
-    # composition root, and pipeline/ modules may not import workers/ statically (layering test).
-    registry: dict[str, WorkerSpec] = importlib.import_module("workers").REGISTRY
-    return list(registry.values())
+    # The worker set, as `modocr run` has it: like cli.py, this module is a composition root.
+    from workers import REGISTRY
+
+    return list(REGISTRY.values())
 
 
 @zdr_app.command("check")
