@@ -6,8 +6,11 @@ import json
 import logging
 import re
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -23,6 +26,25 @@ class RedactSecretsFilter(logging.Filter):
         redacted = _SECRET.sub(r"\1[redacted]", message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        return True
+
+
+class ZdrExceptionFilter(logging.Filter):
+    """Under ZDR: an unexpected exception's message may quote payload, so only its type and
+    where it was raised are logged (modocr's own errors carry ids only, by contract)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        exc = record.exc_info[1]
+        if isinstance(exc, PipelineError):
+            return True
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+        record.msg = f"{record.getMessage()} [{type(exc).__name__}{where}; message withheld (ZDR)]"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
         return True
 
 
@@ -46,6 +68,8 @@ def configure_logging(settings: Settings) -> None:
     """Install one stderr handler on the root logger; quiet noisy libraries."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactSecretsFilter())
+    if settings.zdr:
+        handler.addFilter(ZdrExceptionFilter())
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
