@@ -6,7 +6,7 @@ import asyncio
 import csv
 import io
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -27,8 +27,10 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def all_pages(client: httpx.AsyncClient, token: str, params: dict[str, object]) -> list[dict]:
-    items: list[dict] = []
+async def all_pages(
+    client: httpx.AsyncClient, token: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     cursor = None
     while True:
         query = dict(params) | ({"cursor": cursor} if cursor else {})
@@ -54,7 +56,7 @@ async def test_filters_and_cursor_pages_match_a_python_filter(
     created = [i["created_at"] for i in everything]
     assert created == sorted(created, reverse=True)
 
-    cases: list[tuple[dict[str, object], object]] = [
+    cases: list[tuple[dict[str, Any], Any]] = [
         ({"status": ["open", "escalated"]}, lambda i: i["status"] in ("open", "escalated")),
         ({"category": ["pii"]}, lambda i: "pii" in i["categories"]),
         (
@@ -72,7 +74,7 @@ async def test_filters_and_cursor_pages_match_a_python_filter(
     ]
     for params, predicate in cases:
         got = await all_pages(client, token, {"tenant": tenant, "limit": 9, **params})
-        expected = [i for i in everything if predicate(i)]  # type: ignore[operator]
+        expected = [i for i in everything if predicate(i)]
         assert {i["id"] for i in got} == {i["id"] for i in expected}, params
         assert got, params
 
@@ -305,7 +307,7 @@ async def test_export_csv_and_jsonl_match_the_list(
     tenant = seed.new_tenant()
     await seed.varied(database, tenant, 30)
     _, token = await seed.reviewer(database, "viewer")
-    params = {"tenant": tenant, "category": ["pii", "sexual"], "min_score": 0.6}
+    params: dict[str, Any] = {"tenant": tenant, "category": ["pii", "sexual"], "min_score": 0.6}
     listed = await all_pages(client, token, params)
     csv_body = await client.get(
         "/api/v1/flagged/export", params={**params, "format": "csv"}, headers=bearer(token)

@@ -1,4 +1,4 @@
-"""The authorization matrix: anonymous, viewer, reviewer, admin, revoked × every route.
+"""The authorization matrix: anonymous, viewer, reviewer, admin, revoked by every route.
 
 API routes authenticate a bearer token (401 without a valid one, 403 without the role); web
 pages a session cookie (303 to the sign-in page without a valid one, 403 without the role).
@@ -10,19 +10,19 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute
 
 from pipeline.review import pages, routes
 from pipeline.review.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE
-from pipeline.review.resources import Resources
 from tests.integration.review import seed
 
 if TYPE_CHECKING:
+    import httpx
     from fastapi import FastAPI
 
     from pipeline.db.engine import Database
+    from pipeline.review.resources import Resources
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_matrix_covers_every_route() -> None:
         (method, route.path)
         for route in every
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     }
     served = {(r.method, r.path) for r in MATRIX}
     assert served_routes == served
@@ -117,7 +117,9 @@ async def _id(database: Database, name: str) -> int:
     from pipeline.db.models import Reviewer
 
     async with database.sessions() as session:
-        return (await session.execute(select(Reviewer.id).where(Reviewer.name == name))).scalar_one()
+        return (
+            await session.execute(select(Reviewer.id).where(Reviewer.name == name))
+        ).scalar_one()
 
 
 def _outcome(response: httpx.Response) -> int | str:
@@ -166,7 +168,10 @@ async def test_authorization_matrix(
         for key, value in cookies.items():
             client.cookies.set(key, value)
         response = await client.request(
-            route.method, path, headers=headers, **bodies[route.body]  # type: ignore[arg-type]
+            route.method,
+            path,
+            headers=headers,
+            **bodies[route.body],  # type: ignore[arg-type]
         )
         got.append(_outcome(response))
     client.cookies.clear()

@@ -68,7 +68,7 @@ async def serve(db_url: str) -> AsyncIterator[str]:
 
 
 @pytest.mark.timeout(120)
-async def test_sign_in_filter_open_decide_audit(
+async def test_sign_in_filter_open_decide_audit(  # noqa: PLR0915 - one user journey
     db_url: str, database: Database, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A reviewer's whole path through the UI, with a screenshot of every page."""

@@ -13,7 +13,7 @@ import pytest
 from tests.integration.review import seed
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Coroutine, MutableMapping
 
     from fastapi import FastAPI
 
@@ -36,7 +36,7 @@ class Sink:
         self.mismatches = 0
         self._partial = b""
 
-    async def __call__(self, message: dict[str, Any]) -> None:
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
             return
