@@ -317,7 +317,8 @@ def dlq_replay(
     worker: Annotated[str | None, typer.Option(help="Only what this worker dead-lettered.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, do not publish.")] = False,
 ) -> None:
-    """Re-submit dead-lettered messages to their source topic (each record once)."""
+    """Re-submit dead-lettered messages whose item is still failed to their source topic."""
+    from pipeline.db.engine import open_database
     from pipeline.kafka.client import Publisher, open_producer
     from pipeline.replay import ReplayFilter, replay_dead_letters
 
@@ -327,16 +328,17 @@ def dlq_replay(
         bootstrap = settings.kafka.bootstrap_servers
         rules = ReplayFilter(error_type=error_type, worker=worker, dry_run=dry_run)
         async with (
-            stop_on_signals() as stop,
+            open_database(settings.database_url) as database,
             open_producer(bootstrap, max_request_size=settings.kafka.max_request_size) as producer,
         ):
             report = await replay_dead_letters(
-                settings, bootstrap, Publisher(producer), rules, stop
+                settings.topics.dlq, bootstrap, database, Publisher(producer), rules
             )
         verb = "would replay" if dry_run else "replayed"
         err.print(
-            f"{verb} {report.replayed}, skipped {report.skipped} (filter), "
-            f"{report.without_payload} without payload (ZDR), {report.unreadable} unreadable"
+            f"{verb} {report.replayed}; skipped {report.skipped} (filter), "
+            f"{report.already_done} already processed, {report.without_payload} without payload "
+            f"(ZDR), {report.unreadable} unreadable"
         )
 
     _run(go)
