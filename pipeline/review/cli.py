@@ -7,7 +7,6 @@ stderr; ``--json`` output and exports go to stdout (or ``--output``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
@@ -16,16 +15,15 @@ from pathlib import Path  # noqa: TC003 - typer reads annotations at runtime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.errors import ConfigError, PipelineError
-from pipeline.logs import configure_logging
+from pipeline.console import err, load_and_configure, run_command
+from pipeline.errors import ConfigError
 from pipeline.review import store
 from pipeline.review.export import encode_rows
 from pipeline.review.resources import ReviewConfig
 from pipeline.review.schemas import FlagDetailOut, FlagSummary, ReviewerOut
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings  # noqa: TC001 - typer reads annotations at runtime
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
     from pipeline.db.engine import Database
 
 logger = logging.getLogger(__name__)
-err = Console(stderr=True)
 flagged_app = typer.Typer(help="Query and decide on flagged items.", no_args_is_help=True)
 reviewers_app = typer.Typer(help="Manage reviewers and their tokens.", no_args_is_help=True)
 
@@ -43,22 +40,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 
 
 def _run(factory: Callable[[Settings], Coroutine[Any, Any, Any]]) -> Any:  # noqa: ANN401
-    """Load settings, run the coroutine, map errors to one line and an exit code."""
-    try:
-        settings = load_settings()
-        configure_logging(settings)
-        return asyncio.run(factory(settings))
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/] {exc}")
-        raise typer.Exit(2) from None
-    except store.InvalidQueryError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    except PipelineError as exc:
-        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    """``pipeline.console.run_command``, plus: a bad filter or cursor is a usage error (2)."""
+    usage: list[str] = []
+
+    async def guarded(settings: Settings) -> Any:  # noqa: ANN401
+        try:
+            return await factory(settings)
+        except store.InvalidQueryError as exc:
+            usage.append(str(exc))
+            return None
+
+    result = run_command(guarded)
+    if usage:
+        err.print(f"[red]error:[/] {usage[0]}")
+        raise typer.Exit(2)
+    return result
 
 
 async def _with_db(
@@ -389,9 +385,7 @@ def serve(
         )
 
     try:
-        settings = load_settings()
-        configure_logging(settings)
-        bind_host, bind_port, app = build(settings)
+        bind_host, bind_port, app = build(load_and_configure())
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}")
         raise typer.Exit(2) from None
