@@ -17,7 +17,6 @@ import typer
 from pipeline.console import run_command
 
 if TYPE_CHECKING:
-
     from pipeline.settings import Settings
     from pipeline.worker import WorkerSpec
 
