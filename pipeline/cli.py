@@ -23,6 +23,7 @@ from pipeline.console import err, load_and_configure, run_command
 from pipeline.errors import ConfigError, InvalidMessageError
 from pipeline.lifecycle import stop_on_signals
 from pipeline.retention_cli import retention_app, zdr_app
+from pipeline.review.cli import flagged_app, reviewers_app, serve
 from pipeline.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ app.add_typer(config_app, name="config")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(zdr_app, name="zdr")
 app.add_typer(retention_app, name="retention")
+app.add_typer(flagged_app, name="flagged")
+app.add_typer(reviewers_app, name="reviewers")
+app.command()(serve)
 
 WORKER_NAMES = ("moderation", "ocr", "relay", "purge", "all")
 _run = run_command
