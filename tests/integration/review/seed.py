@@ -67,11 +67,9 @@ async def seed(database: Database, tenant: str, specs: list[Spec]) -> list[int]:
             )
         await session.execute(insert(Item), item_rows)
         ids: dict[str, int] = dict(
-            (
-                await session.execute(
-                    select(Item.external_id, Item.id).where(Item.tenant == tenant)
-                )
-            ).tuples().all()
+            (await session.execute(select(Item.external_id, Item.id).where(Item.tenant == tenant)))
+            .tuples()
+            .all()
         )
         item_ids = [ids[f"ext-{n:06d}"] for n in range(len(specs))]
         verdicts: list[dict[str, Any]] = []
@@ -120,11 +118,9 @@ async def seed(database: Database, tenant: str, specs: list[Spec]) -> list[int]:
             await session.execute(insert(DocumentPage), pages)
         await session.execute(insert(Flag), flags)
         found: dict[int, int] = dict(
-            (
-                await session.execute(
-                    select(Flag.item_id, Flag.id).where(Flag.item_id.in_(item_ids))
-                )
-            ).tuples().all()
+            (await session.execute(select(Flag.item_id, Flag.id).where(Flag.item_id.in_(item_ids))))
+            .tuples()
+            .all()
         )
     return [found[i] for i in item_ids]
 
