@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from pipeline.db.models import WHOLE_ITEM, Item, Verdict
 from pipeline.policy import Judgement
@@ -116,39 +116,47 @@ async def stored_verdicts(
     if not ids and not hashes:
         return {}, {}
     since = (now or datetime.now(UTC)) - timedelta(seconds=window_s)
-    match = or_(
-        *([Item.id.in_(ids)] if ids else []),
-        *([Item.content_sha256.in_(hashes)] if hashes else []),
-    )
+    # Two indexed steps (items by id or hash, then their verdicts by item id): one join over
+    # both tables lets the planner scan all verdicts while the statistics are stale.
+    candidates: dict[int, str] = {}
+    for column, values in ((Item.id, ids), (Item.content_sha256, hashes)):
+        if not values:
+            continue
+        found = await session.execute(
+            select(Item.id, Item.content_sha256).where(
+                column.in_(values),
+                Item.kind == kind,
+                Item.status == "processed",
+                Item.processed_at >= since,
+                Item.reused_from_item_id.is_(None),
+            )
+        )
+        candidates.update(found.tuples().all())
+    if not candidates:
+        return {}, {}
     rows = await session.execute(
         select(
-            Item.id,
-            Item.content_sha256,
+            Verdict.item_id,
             Verdict.model,
             Verdict.categories,
             Verdict.category_scores,
             Verdict.flagged_categories,
         )
-        .join(Verdict, Verdict.item_id == Item.id)
         .where(
-            match,
-            Item.kind == kind,
-            Item.status == "processed",
-            Item.processed_at >= since,
-            Item.reused_from_item_id.is_(None),
+            Verdict.item_id.in_(sorted(candidates)),
             Verdict.page_index == WHOLE_ITEM,
             Verdict.policy_version == policy_version,
         )
-        .order_by(Item.id)
+        .order_by(Verdict.item_id)
     )
     by_id: dict[int, Reuse] = {}
     by_hash: dict[str, Reuse] = {}
-    for item_id, digest, stored_model, categories, scores, flagged in rows.all():
+    for item_id, stored_model, categories, scores, flagged in rows.all():
         if not _same_model(model, stored_model):
             continue
         reuse = Reuse(item_id, stored_model, Judgement(categories, scores, list(flagged)))
         by_id[item_id] = reuse
-        by_hash.setdefault(digest, reuse)
+        by_hash.setdefault(candidates[item_id], reuse)
     return by_id, by_hash
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
+    from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from pipeline.db.base import Base
@@ -82,13 +83,18 @@ async def existing_keys(
     """
     if not messages:
         return set()
-    ids = {m.id for m in messages}
+    wanted = {key_of(m) for m in messages}
+    # All three key columns, so the (tenant, source, external_id) unique index serves it;
+    # the few extra rows the cross product may bring are dropped below.
     rows = await session.execute(
         select(Item.tenant, Item.source, Item.external_id).where(
-            Item.external_id.in_(ids), Item.status == "processed"
+            Item.tenant.in_({t for t, _, _ in wanted}),
+            Item.source.in_({s for _, s, _ in wanted}),
+            Item.external_id.in_({e for _, _, e in wanted}),
+            Item.status == "processed",
         )
     )
-    return {(t, s, e) for t, s, e in rows.all()}
+    return {(t, s, e) for t, s, e in rows.all()} & wanted
 
 
 def key_of(message: InputMessage) -> tuple[str, str, str]:
@@ -137,14 +143,18 @@ async def store_results(
     now = utcnow()
     values = [_item_values(r, retention, now) for r in results]
     insert = postgresql.insert if queries.dialect_name(session) == "postgresql" else sqlite.insert
+    items = _table(Item)
+    # Core executemany (not ORM, not .values(list)): the statement compiles once and is cached;
+    # SQLAlchemy sends it as multi-row VALUES pages ("insertmanyvalues").
     statement = (
-        insert(Item)
-        .values(values)
+        insert(items)
         .on_conflict_do_nothing(index_elements=list(queries.ITEM_KEY))
-        .returning(Item.id, Item.tenant, Item.source, Item.external_id)
+        .returning(items.c.id, items.c.tenant, items.c.source, items.c.external_id)
     )
     with translate_db_errors():
-        created = {(t, s, e): i for i, t, s, e in (await session.execute(statement)).all()}
+        connection = await session.connection()
+        returned = (await connection.execute(statement, values)).all()
+    created = {(t, s, e): i for i, t, s, e in returned}
     children: dict[type[Base], list[dict[str, Any]]] = {}
     for result in results:
         item_id = created.get(key_of(result.message))
@@ -157,9 +167,13 @@ async def store_results(
             children.setdefault(model, []).extend(rows)
     with translate_db_errors():
         for table in (Verdict, DocumentPage, Flag, Outbox):
-            if table_rows := children.get(table):
-                await session.execute(sa_insert(table), table_rows)
+            if table_rows := children.get(table, []):
+                await connection.execute(sa_insert(_table(table)), table_rows)
     return created
+
+
+def _table(model: type[Base]) -> Table:
+    return cast("Table", model.__table__)
 
 
 def _item_values(result: ItemResult, retention: Retention, now: datetime) -> dict[str, Any]:
