@@ -87,7 +87,8 @@ class SessionSigner:
 
     def issue(self, reviewer_id: int) -> str:
         """A cookie value for a new session of ``reviewer_id``."""
-        body = {"r": reviewer_id, "t": round(self._time(), 3), "n": secrets.token_urlsafe(16)}
+        # Whole seconds, rounded down: a rounded-up time would be "in the future" and refused.
+        body = {"r": reviewer_id, "t": int(self._time()), "n": secrets.token_urlsafe(16)}
         payload = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
         return f"{payload}.{self._mac('session', payload)}"
 
