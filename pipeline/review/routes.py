@@ -126,9 +126,8 @@ async def export_flagged(
     sort: SortParam = "-created_at",
 ) -> StreamingResponse:
     """Every flagged item matching the filters, streamed as CSV or JSONL (no content)."""
-    if filters.q and resources.retention.zdr:
-        # Checked before streaming starts: once it has, the status code is already sent.
-        raise store.InvalidQueryError("text search is unavailable under ZDR: no content is kept")
+    # Checked before streaming starts: once it has, the status code is already sent.
+    store.validate_filters(filters, resources.retention)
     rows = store.iter_flags(
         resources.database.sessions, filters, sort=sort, retention=resources.retention
     )

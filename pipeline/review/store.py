@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 from sqlalchemy import and_, exists, func, or_, select, type_coerce
@@ -145,6 +145,24 @@ def _has_category(dialect: str, category: str) -> ColumnElement[bool]:
     return exists().select_from(elements).where(elements.c.value == category)
 
 
+def _utc(value: datetime) -> datetime:
+    """The instant in UTC, as stored; year 1 at +01:00 (or 9999 at -01:00) has no UTC form."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidQueryError(f"{value.isoformat()} is out of range in UTC") from exc
+
+
+def validate_filters(filters: FlagFilters, retention: Retention) -> None:
+    """Refuse, before any query runs, what the query would refuse (an export has to know
+    before its response starts). Raises ``InvalidQueryError``."""
+    if filters.q and retention.zdr:
+        raise InvalidQueryError("text search is unavailable under ZDR: no content is kept")
+    for value in (filters.since, filters.until):
+        if value is not None:
+            _utc(value)
+
+
 def _where(dialect: str, filters: FlagFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.status:
@@ -158,9 +176,9 @@ def _where(dialect: str, filters: FlagFilters) -> list[ColumnElement[bool]]:
     if filters.kind is not None:
         clauses.append(Item.kind == filters.kind)
     if filters.since is not None:
-        clauses.append(Flag.created_at >= filters.since)
+        clauses.append(Flag.created_at >= _utc(filters.since))
     if filters.until is not None:
-        clauses.append(Flag.created_at < filters.until)
+        clauses.append(Flag.created_at < _utc(filters.until))
     if filters.min_score is not None:
         clauses.append(Flag.max_score >= filters.min_score)
     if filters.q:
@@ -242,8 +260,7 @@ async def list_flags(
     """
     if sort not in SORTS:
         raise InvalidQueryError(f"sort must be one of {', '.join(SORTS)}")
-    if filters.q and retention.zdr:
-        raise InvalidQueryError("text search is unavailable under ZDR: no content is kept")
+    validate_filters(filters, retention)
     dialect = dialect_name(session)
     key = Flag.created_at if sort.endswith("created_at") else Flag.max_score
     descending = sort.startswith("-")
@@ -487,8 +504,7 @@ async def list_decisions(
 
 async def flag_stats(session: AsyncSession, filters: FlagFilters, *, retention: Retention) -> Stats:
     """Counts of the flags matching ``filters`` by category, status and day."""
-    if filters.q and retention.zdr:
-        raise InvalidQueryError("text search is unavailable under ZDR: no content is kept")
+    validate_filters(filters, retention)
     dialect = dialect_name(session)
     where = _where(dialect, filters)
     base = select(Flag.id).join(Item, Flag.item_id == Item.id).where(*where).subquery()

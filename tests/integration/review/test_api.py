@@ -360,7 +360,7 @@ async def test_healthz_and_openapi(client: httpx.AsyncClient) -> None:
 async def test_naive_datetimes_and_nul_are_422(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    """Stored times are UTC: a naive ``since`` is refused, as is text no database can store."""
+    """A naive ``since`` is refused, as is text no database can store or a time outside UTC."""
     _, token = await seed.reviewer(database, "viewer")
     naive = await client.get(
         "/api/v1/flagged", params={"since": "2026-01-01T00:00:00"}, headers=bearer(token)
@@ -368,3 +368,8 @@ async def test_naive_datetimes_and_nul_are_422(
     assert naive.status_code == 422
     nul = await client.get("/api/v1/flagged", params={"tenant": "a\x00b"}, headers=bearer(token))
     assert nul.status_code == 422
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        # Found by schemathesis: these instants have no UTC form (OverflowError was a 500).
+        for path in ("/api/v1/flagged", "/api/v1/stats", "/api/v1/flagged/export"):
+            response = await client.get(path, params={"since": edge}, headers=bearer(token))
+            assert response.status_code == 400, (path, edge)
