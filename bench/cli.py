@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, scenario in sorted(SCENARIOS.items()):
             sys.stdout.write(f"{name}: {(scenario.__doc__ or '').strip()}\n")
         return 0
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     options = Options(baseline=args.baseline, duration_s=args.duration, messages=args.messages)
     result = asyncio.run(SCENARIOS[args.scenario](options))
     RESULTS.mkdir(exist_ok=True)
