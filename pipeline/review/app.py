@@ -92,7 +92,7 @@ def create_app(config: ReviewConfig) -> FastAPI:
     async def pipeline_error(request: Request, exc: Exception) -> Response:
         code = next(c for t, c in _STATUS.items() if isinstance(exc, t))
         headers = {"Retry-After": "1"} if code == status.HTTP_503_SERVICE_UNAVAILABLE else None
-        return await http_exception_handler(request, HTTPException(code, str(exc), headers=headers))
+        return await http_error(request, HTTPException(code, str(exc), headers=headers))
 
     for error_type in _STATUS:
         app.add_exception_handler(error_type, pipeline_error)

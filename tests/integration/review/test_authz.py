@@ -219,3 +219,23 @@ async def test_sign_in_sets_a_strict_httponly_cookie(
     client.cookies.clear()
     assert page.status_code == 200
     assert "Flagged items" in page.text
+
+
+async def test_pages_show_html_errors_and_api_json(
+    app: FastAPI, client: httpx.AsyncClient, database: Database
+) -> None:
+    """A missing flag is a 404 page in the UI and a JSON 404 in the API."""
+    people = await callers(app, database)
+    cookie = people["viewer"].cookie
+    assert cookie is not None
+    client.cookies.set(SESSION_COOKIE, cookie)
+    page = await client.get("/items/999999999")
+    client.cookies.clear()
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "not found" in page.text
+    api = await client.get(
+        "/api/v1/flagged/999999999", headers={"Authorization": f"Bearer {people['viewer'].token}"}
+    )
+    assert api.status_code == 404
+    assert api.json() == {"detail": "flag 999999999 not found"}
