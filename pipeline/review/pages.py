@@ -6,11 +6,11 @@ carries the session's CSRF token; the sign-in form a double-submit token of its 
 
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from pipeline.errors import ConflictError
@@ -24,6 +24,7 @@ from pipeline.review.deps import (
     UiUser,
     UiViewerDep,
 )
+from pipeline.review.export import MEDIA_TYPES, encode_rows
 from pipeline.review.routes import MAX_ID, FiltersDep, SortParam
 from pipeline.review.schemas import NOTE_MAX, FlagDetailOut, Verb
 from pipeline.review.store import FlagFilters
@@ -271,6 +272,26 @@ async def claim(
             request, user, resources, flag_id, error=str(exc), status_code=status.HTTP_409_CONFLICT
         )
     return RedirectResponse(f"/items/{flag_id}", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/export")
+async def export(
+    _: UiViewerDep,
+    resources: ResourcesDep,
+    filters: FiltersDep,
+    fmt: Annotated[Literal["csv", "jsonl"], Query(alias="format")] = "csv",
+    sort: SortParam = "-created_at",
+) -> StreamingResponse:
+    """The queue's filters as a CSV or JSONL download (signed-in reviewers)."""
+    store.validate_filters(filters, resources.retention)
+    rows = store.iter_flags(
+        resources.database.sessions, filters, sort=sort, retention=resources.retention
+    )
+    return StreamingResponse(
+        encode_rows(rows, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="flagged.{fmt}"'},
+    )
 
 
 @router.get("/audit")

@@ -69,6 +69,7 @@ MATRIX = (
     Route("GET", "/items/{flag_id}", UI_READ, ui=True),
     Route("POST", "/items/{flag_id}/decide", UI_DECIDE, body="form-decision", ui=True),
     Route("POST", "/items/{flag_id}/claim", UI_DECIDE, body="form-version", ui=True),
+    Route("GET", "/export", UI_READ, ui=True),
     Route("GET", "/audit", (LOGIN, 403, 403, 200, LOGIN), ui=True),
     Route("GET", "/stats", UI_READ, ui=True),
 )

@@ -1,7 +1,8 @@
 """The web UI in a real browser: Playwright drives Debian's Chromium against uvicorn on loopback.
 
-Sign in with a token, filter the queue by category, open an item, decide, find the decision in
-the audit log, look at the stats; a screenshot of each page lands in ``test-artifacts/review``.
+Sign in with a token, filter the queue by category, export it, open an item, decide, find the
+decision in the audit log, look at the stats; a screenshot of each page lands in
+``test-artifacts/review``.
 Chromium comes from ``apt-get install chromium`` (``scripts/ensure-chromium.sh``); this test
 never downloads a browser and is never skipped.
 """
@@ -120,6 +121,14 @@ async def test_sign_in_filter_open_decide_audit(  # noqa: PLR0915 - one user jou
             for text in await rows.all_inner_texts():
                 assert "pii" in text
             await shot("3-queue-filtered")
+
+            async with page.expect_download() as download_info:
+                await page.click("#export-csv")
+            download = await download_info.value
+            exported = Path(await download.path()).read_text().splitlines()
+            assert exported[0].startswith("flag_id,")
+            assert len(exported) == 3  # the header and the two filtered rows
+            assert all(tenant in line for line in exported[1:])
 
             await rows.filter(has_text="+44 20").locator("a").click()
             await expect(page.locator("h1")).to_contain_text("Flag")
