@@ -24,6 +24,7 @@ check: $(STAMP)
 
 services:
 	bash scripts/ensure-services.sh
+	bash scripts/ensure-chromium.sh
 
 test: $(STAMP) services check migrations-check
 	$(BIN)/pytest
