@@ -212,6 +212,7 @@ def bench_settings(
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
             compression_type="lz4",
+            fetch_max_wait_ms=20,  # Tansu holds a fetch the whole wait, data or not
         ),
         topics=TopicSettings(
             posts=f"bench.{run}.posts",

@@ -112,6 +112,7 @@ async def run_consumer(
         session_timeout_ms=settings.kafka.session_timeout_ms,
         heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         max_poll_records=settings.kafka.max_poll_records,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
     ) as consumer:
         runner: Runner[Any] = Runner(
             consumer,

@@ -41,6 +41,7 @@ async def open_consumer(
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 3_000,
     max_poll_records: int = 500,
+    fetch_max_wait_ms: int = 500,
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A started group consumer with manual commits; stopped (leaving the group) on exit."""
     consumer = AIOKafkaConsumer(
@@ -52,6 +53,7 @@ async def open_consumer(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
         max_poll_records=max_poll_records,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         max_partition_fetch_bytes=32 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
