@@ -109,17 +109,35 @@ def demo(
         Path | None, typer.Option(help="Directory with posts.jsonl and documents/.")
     ] = None,
 ) -> None:
-    """Run the whole pipeline embedded (broker, SQLite, local Mistral API) on bundled samples."""
-    from pipeline.demo import SAMPLES, run_demo
+    """Run the whole pipeline embedded (broker, SQLite, local Mistral API) on bundled samples.
 
-    async def go(settings: Settings) -> Any:  # noqa: ANN401
-        async with stop_on_signals():
-            return await run_demo(settings, err, samples=samples or SAMPLES, keep_running=not once)
+    Then, unless --once, serve the review UI on the demo database and keep consuming.
+    """
+    from pipeline.demo import SAMPLES, DemoSummary, run_demo
+
+    def show(summary: DemoSummary) -> None:
+        if as_json:
+            typer.echo(json.dumps(asdict(summary), indent=2))
+        else:
+            _print_demo(summary, once=once)
+
+    async def go(settings: Settings) -> DemoSummary:
+        async with stop_on_signals() as stop:
+            return await run_demo(
+                settings,
+                err,
+                show=show,
+                stop=stop,
+                samples=samples or SAMPLES,
+                keep_running=not once,
+            )
 
     summary = _run(go)
-    if as_json:
-        typer.echo(json.dumps(asdict(summary), indent=2))
-        return
+    if once:
+        show(summary)
+
+
+def _print_demo(summary: Any, *, once: bool) -> None:  # noqa: ANN401 - a DemoSummary
     table = Table(title="Flagged items", show_lines=False)
     for column in ("id", "kind", "external id", "categories", "score"):
         table.add_column(column, no_wrap=True)
@@ -143,10 +161,12 @@ def demo(
         f"{summary.events_published} events published to modocr.flagged, "
         f"{summary.dead_lettered} dead-lettered, {summary.elapsed_s}s"
     )
-    err.print(
-        f"review: MODOCR_DATABASE_URL={summary.database_url} modocr serve "
-        "→ http://127.0.0.1:8000"
-    )
+    err.print(f"review sign-in token (admin, shown once): {summary.review_token}", soft_wrap=True)
+    if once:
+        err.print(
+            f"review: MODOCR_DATABASE_URL={summary.database_url} .venv/bin/modocr serve "
+            f"→ {summary.review_url}"
+        )
 
 
 @app.command()

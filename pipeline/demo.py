@@ -14,18 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import uvicorn
 from pydantic import SecretStr
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
 from pipeline.db.engine import upgrade_database
 from pipeline.db.models import Flag, Item
+from pipeline.review.app import create_app
+from pipeline.review.resources import ReviewConfig
+from pipeline.review.store import add_reviewer
 from pipeline.runtime import create_topics, open_context, open_kafka, run_workers
 from pipeline.settings import KafkaSettings
 from pipeline.submit import inline_document, jsonl_records, send
 from workers import REGISTRY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from rich.console import Console
 
     from pipeline.settings import Settings
@@ -58,6 +64,9 @@ class DemoSummary:
     events_published: int = 0
     dead_lettered: int = 0
     elapsed_s: float = 0.0
+    review_url: str = ""
+    review_token: str = ""
+    """An admin token for the review UI of the demo database (printed once)."""
 
 
 def demo_settings(settings: Settings, directory: Path) -> Settings:
@@ -98,6 +107,8 @@ async def run_demo(
     settings: Settings,
     console: Console,
     *,
+    show: Callable[[DemoSummary], None],
+    stop: asyncio.Event,
     samples: Path = SAMPLES,
     directory: Path = DEMO_DIR,
     keep_running: bool = False,
@@ -119,7 +130,6 @@ async def run_demo(
             f"submitted {summary.posts.submitted} posts and {summary.documents.submitted} "
             f"documents to the broker at {bootstrap}"
         )
-        stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
             watcher = tasks.create_task(_show_progress(ctx, summary, console))
             report = await run_workers(
@@ -129,15 +139,51 @@ async def run_demo(
         summary.events_published = report.loops.get("relay", 0)
         summary.dead_lettered = sum(s.dead_lettered for s in report.consumers.values())
         await _collect(ctx, summary)
+        summary.review_token = await _demo_reviewer(ctx)
+        summary.review_url = f"http://{settings.review.host}:{settings.review.port}"
         summary.elapsed_s = round(time.monotonic() - started, 1)
         if keep_running:
+            show(summary)
             console.print(
-                f"still consuming: submit more with MODOCR_KAFKA__BOOTSTRAP_SERVERS={bootstrap} "
-                f"MODOCR_DATABASE_URL={url} modocr submit text '...'; Ctrl-C to stop"
+                f"review UI on {summary.review_url} (sign in with the token above); still "
+                f"consuming: MODOCR_KAFKA__BOOTSTRAP_SERVERS={bootstrap} modocr submit text "
+                "'...'; Ctrl-C to stop"
             )
-            with contextlib.suppress(asyncio.CancelledError):
-                await run_workers(ctx, bootstrap, list(REGISTRY.values()), stop=asyncio.Event())
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(_serve_review(settings, stop))
+                tasks.create_task(run_workers(ctx, bootstrap, list(REGISTRY.values()), stop=stop))
     return summary
+
+
+async def _demo_reviewer(ctx: Context) -> str:
+    """An admin reviewer for the demo database; its token is shown once."""
+    async with ctx.database.sessions() as session, session.begin():
+        _, token = await add_reviewer(session, "demo-admin", "admin")
+    return token
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the demo's stop event ends it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_review(settings: Settings, stop: asyncio.Event) -> None:
+    """The review UI and API on the demo database until ``stop``."""
+    config = uvicorn.Config(
+        create_app(ReviewConfig.from_settings(settings)),
+        host=settings.review.host,
+        port=settings.review.port,
+        log_config=None,
+    )
+    server = _EmbeddedServer(config)
+    async with asyncio.TaskGroup() as tasks:
+        serving = tasks.create_task(server.serve())
+        await stop.wait()
+        server.should_exit = True
+        await serving
 
 
 async def _counts(ctx: Context) -> dict[tuple[str, str], int]:
