@@ -13,7 +13,7 @@ from schemas.posts import POST_ADAPTER, ConversationPost, TextPost
 
 
 def test_json_schemas_are_in_sync() -> None:
-    """The checked-in JSON Schema files are what the models export (run python -m schemas.export)."""
+    """The checked-in JSON Schemas are what the models export (python -m schemas.export)."""
     rendered = render()
     on_disk = {p.name: p.read_text(encoding="utf-8") for p in JSON_DIR.glob("*.schema.json")}
     assert on_disk == rendered
