@@ -90,7 +90,7 @@ def test_events_get_stable_ids() -> None:
         "model": "m",
         "policy_version": "p",
     }
-    first, second = FlaggedEvent(**kwargs), FlaggedEvent(**kwargs)  # type: ignore[arg-type]
+    first, second = FlaggedEvent(**kwargs), FlaggedEvent(**kwargs)
     assert first.event_id != second.event_id
     again = FlaggedEvent.model_validate_json(first.model_dump_json())
     assert again.event_id == first.event_id
