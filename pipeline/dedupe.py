@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from pipeline.db.models import WHOLE_ITEM, Item, Verdict
+from pipeline.db.models import WHOLE_ITEM, DocumentPage, Item, Verdict
 from pipeline.policy import Judgement
 from pipeline.results import sha256_hex
 
@@ -255,3 +255,70 @@ def dedupe_for(owner: object, settings: WorkerSettings) -> TextDedupe:
             settings.dedupe_cache_entries, settings.dedupe_window_s
         )
     return found
+
+
+@dataclass(frozen=True)
+class StoredPage:
+    """One page of a processed document, enough to reuse it for an identical document."""
+
+    index: int
+    markdown: str
+    width: int
+    height: int
+    dpi: int | None
+    judgement: Judgement | None
+
+
+async def stored_document(
+    session: AsyncSession,
+    digest: str,
+    *,
+    model: str,
+    policy_version: str,
+    window_s: float,
+    now: datetime | None = None,
+) -> tuple[Reuse, list[StoredPage]] | None:
+    """A processed document with these bytes (SHA-256) within the window, with its pages.
+
+    ``None`` when there is none, or when its page texts are not kept (ZDR, purged): the
+    document then goes to the API again.
+    """
+    if window_s <= 0:
+        return None
+    _, by_hash = await stored_verdicts(
+        session,
+        content_sha256=[digest],
+        kind="document",
+        model=model,
+        policy_version=policy_version,
+        window_s=window_s,
+        now=now,
+    )
+    reuse = by_hash.get(digest)
+    if reuse is None:
+        return None
+    pages = (
+        await session.scalars(
+            select(DocumentPage)
+            .where(DocumentPage.item_id == reuse.item_id)
+            .order_by(DocumentPage.page_index)
+        )
+    ).all()
+    if any(page.markdown is None for page in pages):
+        return None
+    verdicts = {
+        v.page_index: Judgement(v.categories, v.category_scores, list(v.flagged_categories))
+        for v in await session.scalars(
+            select(Verdict).where(
+                Verdict.item_id == reuse.item_id,
+                Verdict.page_index != WHOLE_ITEM,
+                Verdict.policy_version == policy_version,
+            )
+        )
+    }
+    return reuse, [
+        StoredPage(
+            p.page_index, p.markdown or "", p.width, p.height, p.dpi, verdicts.get(p.page_index)
+        )
+        for p in pages
+    ]

@@ -2,18 +2,21 @@
 
 Inline documents go to Mistral as data URIs, https documents as ``document_url`` (modocr never
 fetches them). The extracted text is moderated in-process, page by page, split to fit the
-model; pages, verdicts, flag and outbox event are written in one transaction.
+model; pages, verdicts, flag, outbox event and API usage are written in one transaction.
+The same bytes seen within the dedupe window reuse the stored pages and verdicts.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pipeline.db.engine import translate_db_errors
+from pipeline.dedupe import stored_document
 from pipeline.errors import UnsupportedContentError
 from pipeline.intake import check_inline, check_url, content_type_of
 from pipeline.kafka.runner import ConsumeOptions, Outcome
-from pipeline.mistral.client import document_from_bytes, document_from_url
+from pipeline.mistral.client import document_from_bytes, document_from_url, estimate_tokens
 from pipeline.results import (
     ItemResult,
     PageResult,
@@ -22,10 +25,12 @@ from pipeline.results import (
     sha256_hex,
     store_result,
 )
+from pipeline.usage import Usage, budget_error, paused_tenants, record_usage, utc_day
 from pipeline.worker import ConsumerSpec
 from schemas.documents import DOCUMENT_ADAPTER, InlineDocument, UrlDocument
 
 if TYPE_CHECKING:
+    from pipeline.dedupe import Reuse, StoredPage
     from pipeline.kafka.records import Decoded
     from pipeline.mistral.wire import OcrResponse
     from pipeline.policy import Judgement
@@ -54,10 +59,14 @@ async def handle(ctx: Context, batch: list[Decoded[Document]]) -> list[Outcome]:
 
 async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
     message = decoded.message
+    now = datetime.now(UTC)
     async with ctx.database.sessions() as session:
         with translate_db_errors():
             if key_of(message) in await existing_keys(session, [message]):
                 return None  # a redelivery: the stored result stands
+            paused = await paused_tenants(session, [message.tenant], ctx.settings.usage, now=now)
+    if paused:
+        raise budget_error(paused, now)
     try:
         if isinstance(message, InlineDocument):
             checked = check_inline(message, ctx.settings.limits)
@@ -71,13 +80,30 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
     except UnsupportedContentError as exc:
         return exc
 
-    response = await ctx.mistral.ocr(document, pages=message.pages)
-    if len(response.pages) > ctx.settings.limits.max_pages:
-        return UnsupportedContentError(
-            f"document has {len(response.pages)} pages, over the limit of "
-            f"{ctx.settings.limits.max_pages}"
+    usages: list[Usage] = []
+    reused = await _stored(ctx, digest, now) if isinstance(message, InlineDocument) else None
+    if reused is not None:
+        source, stored = reused
+        pages = [
+            PageResult(p.index, p.markdown, p.width, p.height, p.dpi, p.judgement) for p in stored
+        ]
+        model = source.model
+    else:
+        response = await ctx.mistral.ocr(document, pages=message.pages)
+        usages.append(
+            Usage(
+                message.tenant,
+                response.model or ctx.settings.mistral.ocr_model,
+                requests=1,
+                pages=response.pages_processed,
+            )
         )
-    pages, model = await _moderate_pages(ctx, response)
+        if len(response.pages) > ctx.settings.limits.max_pages:
+            return UnsupportedContentError(
+                f"document has {len(response.pages)} pages, over the limit of "
+                f"{ctx.settings.limits.max_pages}"
+            )
+        pages, model = await _moderate_pages(ctx, response, message.tenant, usages)
     judgements = [p.judgement for p in pages if p.judgement is not None]
     text = "\n\n".join(p.markdown for p in pages)
     result = ItemResult(
@@ -92,6 +118,7 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
         pages=pages,
         filename=message.filename,
         content_type=mime,
+        reused_from_item_id=reused[0].item_id if reused is not None else None,
     )
     with translate_db_errors():
         async with ctx.database.sessions.begin() as session:
@@ -102,11 +129,33 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
                 retention=ctx.retention,
                 flagged_topic=ctx.settings.topics.flagged,
             )
+            await record_usage(session, usages, ctx.settings.usage.prices, day=utc_day(now))
     return None
 
 
-async def _moderate_pages(ctx: Context, response: OcrResponse) -> tuple[list[PageResult], str]:
-    """Moderate every page's text (split into chunks); a page's verdict is its chunks' maximum."""
+async def _stored(
+    ctx: Context, digest: str, now: datetime
+) -> tuple[Reuse, list[StoredPage]] | None:
+    """An identical document (same bytes) processed within the dedupe window, if any."""
+    async with ctx.database.sessions() as session:
+        with translate_db_errors():
+            return await stored_document(
+                session,
+                digest,
+                model=ctx.settings.mistral.moderation_model,
+                policy_version=ctx.policy.version,
+                window_s=ctx.settings.worker.dedupe_window_s,
+                now=now,
+            )
+
+
+async def _moderate_pages(
+    ctx: Context, response: OcrResponse, tenant: str, usages: list[Usage]
+) -> tuple[list[PageResult], str]:
+    """Moderate every page's text (split into chunks); a page's verdict is its chunks' maximum.
+
+    Each moderation request's usage is appended to ``usages``.
+    """
     chunks: list[tuple[int, str]] = []
     for page in response.pages:
         chunks.extend((page.index, chunk) for chunk in split_text(page.markdown, CHUNK_CHARS))
@@ -115,8 +164,11 @@ async def _moderate_pages(ctx: Context, response: OcrResponse) -> tuple[list[Pag
     batch_max = ctx.settings.worker.moderation_batch_max
     for start in range(0, len(chunks), batch_max):
         window = chunks[start : start + batch_max]
-        moderation = await ctx.mistral.moderate([text for _, text in window])
+        texts = [text for _, text in window]
+        moderation = await ctx.mistral.moderate(texts)
         model = moderation.model
+        tokens = moderation.total_tokens
+        usages.append(Usage(tenant, model, requests=1, tokens=tokens or estimate_tokens(texts)))
         for (index, _), verdict in zip(window, moderation.results, strict=True):
             judgement = ctx.policy.judge(verdict.categories, verdict.category_scores)
             per_page.setdefault(index, []).append(judgement)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,9 +21,10 @@ from pipeline.mistral.client import LOCAL_API_KEY
 from pipeline.runtime import create_topics, open_context
 from pipeline.submit import record_for, send
 from pipeline.usage import BudgetExhaustedError, Usage, paused_tenants, record_usage
+from schemas.documents import InlineDocument
 from schemas.posts import TextPost
 from tests.kafka_fixtures import pipeline_settings
-from workers import moderation
+from workers import moderation, ocr
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -31,7 +34,11 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
-PRICED = {"mistral-moderation-2603": {"per_million_tokens": 1000.0}}
+SAMPLES = Path(__file__).resolve().parents[3] / "samples" / "documents"
+PRICED = {
+    "mistral-moderation-2603": {"per_million_tokens": 1000.0},
+    "mistral-ocr-4": {"per_thousand_pages": 4.0},
+}
 """A made-up price so that a few posts cost something measurable."""
 
 
@@ -198,3 +205,41 @@ async def test_runner_reports_its_share_of_the_partitions(
         async with asyncio.timeout(60):
             await runner.run(asyncio.Event())
     assert (6, 6) in seen
+
+
+async def test_identical_document_reuses_pages_and_ocr_usage_is_recorded(
+    ctx: Context, local_api: LocalApi
+) -> None:
+    """The same bytes are OCR'd once; the copy reuses pages and verdicts; pages are costed."""
+    tenant = f"d-{uuid.uuid4().hex}"
+    data = (SAMPLES / "minutes-text-layer.pdf").read_bytes() + f"%{uuid.uuid4().hex}".encode()
+    first, copy = (
+        InlineDocument(
+            id=uuid.uuid4().hex,
+            tenant=tenant,
+            source="t",
+            content_type="application/pdf",
+            data_base64=base64.b64encode(data).decode(),
+        )
+        for _ in range(2)
+    )
+    ocr_calls = sum(1 for r in local_api.requests if r.path == "/v1/ocr")
+    for document in (first, copy):
+        batch: list[Decoded[ocr.Document]] = [
+            Decoded(Delivery("modocr.documents", 0, 0, None, b"{}", 0), document)
+        ]
+        assert await ocr.handle(ctx, batch) == [None]
+    assert sum(1 for r in local_api.requests if r.path == "/v1/ocr") == ocr_calls + 1
+    items = await _items(ctx, tenant)
+    assert items[copy.id].reused_from_item_id == items[first.id].id
+    assert items[copy.id].page_count == items[first.id].page_count == 1
+    async with ctx.database.sessions() as session:
+        usage = {
+            r.model: r
+            for r in await session.scalars(select(ApiUsage).where(ApiUsage.tenant == tenant))
+        }
+    ocr_rows = [r for m, r in usage.items() if m.startswith("mistral-ocr")]
+    assert len(ocr_rows) == 1
+    assert ocr_rows[0].pages == 1
+    assert ocr_rows[0].requests == 1
+    assert ocr_rows[0].estimated_cost == pytest.approx(4.0 / 1000)
