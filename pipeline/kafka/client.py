@@ -33,6 +33,20 @@ class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 @contextlib.asynccontextmanager
+async def _running(client: Any, bootstrap_servers: str) -> AsyncIterator[None]:  # noqa: ANN401
+    """Start an aiokafka consumer or producer, stop it on exit; no broker → a transient error."""
+    try:
+        await client.start()
+    except KafkaError as exc:
+        await client.stop()
+        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
+    try:
+        yield
+    finally:
+        await client.stop()
+
+
+@contextlib.asynccontextmanager
 async def open_consumer(
     bootstrap_servers: str,
     group_id: str,
@@ -57,15 +71,8 @@ async def open_consumer(
         max_partition_fetch_bytes=32 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
-    try:
-        await consumer.start()
-    except KafkaError as exc:
-        await consumer.stop()
-        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
-    try:
+    async with _running(consumer, bootstrap_servers):
         yield consumer
-    finally:
-        await consumer.stop()
 
 
 @contextlib.asynccontextmanager
@@ -87,15 +94,8 @@ async def open_producer(
         linger_ms=linger_ms,
         request_timeout_ms=30_000,
     )
-    try:
-        await producer.start()
-    except KafkaError as exc:
-        await producer.stop()
-        raise BrokerUnavailableError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
-    try:
+    async with _running(producer, bootstrap_servers):
         yield producer
-    finally:
-        await producer.stop()
 
 
 async def publish(
@@ -186,13 +186,8 @@ async def read_topic(bootstrap: str, topic: str, *, max_idle_polls: int = 50) ->
     For checks and tools, not for processing: it holds everything in memory.
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    async with _running(consumer, bootstrap):
+        tps = await _partitions(consumer, topic)
         if not tps:
             return []
         consumer.assign(tps)
@@ -207,8 +202,15 @@ async def read_topic(bootstrap: str, topic: str, *, max_idle_polls: int = 50) ->
             if await _at_highwater(consumer, tps):
                 break
         return records
-    finally:
-        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Any]:
+    """The topic's partitions, refreshing metadata once if the consumer does not know them."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer.client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
 async def _at_highwater(consumer: AIOKafkaConsumer, tps: list[Any]) -> bool:
@@ -227,13 +229,8 @@ async def committed_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
     )
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    async with _running(consumer, bootstrap):
+        tps = await _partitions(consumer, topic)
         consumer.assign(tps)
         committed = {tp.partition: (await consumer.committed(tp)) or 0 for tp in tps}
         await consumer.seek_to_beginning(*tps)
@@ -242,5 +239,3 @@ async def committed_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, 
                 break
             await consumer.getmany(timeout_ms=100, max_records=1)
         return {tp.partition: (committed[tp.partition], consumer.highwater(tp) or 0) for tp in tps}
-    finally:
-        await consumer.stop()
