@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -57,3 +58,22 @@ def pipeline_settings(db_url: str, bootstrap: str, topics: TopicSettings, **extr
 async def read_topic(bootstrap: str, topic: str) -> list[TopicRecord]:
     """Every record of ``topic`` as (key, value, headers)."""
     return await kafka_read_topic(bootstrap, topic)
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a ``modocr run`` process for these settings' database, broker, topics."""
+    topics = settings.topics
+    return {
+        **os.environ,
+        "MODOCR_DATABASE_URL": settings.database_url.get_secret_value(),
+        "MODOCR_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "MODOCR_KAFKA__SESSION_TIMEOUT_MS": str(settings.kafka.session_timeout_ms),
+        "MODOCR_KAFKA__HEARTBEAT_INTERVAL_MS": str(settings.kafka.heartbeat_interval_ms),
+        "MODOCR_TOPICS__POSTS": topics.posts,
+        "MODOCR_TOPICS__DOCUMENTS": topics.documents,
+        "MODOCR_TOPICS__FLAGGED": topics.flagged,
+        "MODOCR_TOPICS__DECISIONS": topics.decisions,
+        "MODOCR_TOPICS__DLQ": topics.dlq,
+        "MODOCR_MISTRAL__BASE_URL": "local",
+        **extra,
+    }

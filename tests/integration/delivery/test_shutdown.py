@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pipeline.localapi.server import serve_local_api
 from pipeline.runtime import create_topics
 from pipeline.submit import record_for, send
 from schemas.posts import TextPost
-from tests.kafka_fixtures import pipeline_settings
+from tests.kafka_fixtures import pipeline_settings, worker_env
 from tests.polling import eventually
 
 if TYPE_CHECKING:
@@ -35,23 +34,13 @@ POSTS = 3000
 GRACE_S = 5.0
 
 
-def worker_env(settings: Settings, base_url: str) -> dict[str, str]:
-    topics = settings.topics
-    return {
-        **os.environ,
-        "MODOCR_DATABASE_URL": settings.database_url.get_secret_value(),
-        "MODOCR_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "MODOCR_KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "MODOCR_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
-        "MODOCR_TOPICS__POSTS": topics.posts,
-        "MODOCR_TOPICS__DOCUMENTS": topics.documents,
-        "MODOCR_TOPICS__FLAGGED": topics.flagged,
-        "MODOCR_TOPICS__DECISIONS": topics.decisions,
-        "MODOCR_TOPICS__DLQ": topics.dlq,
-        "MODOCR_MISTRAL__BASE_URL": base_url,
-        "MODOCR_WORKER__MODERATION_BATCH_MAX": "16",
-        "MODOCR_WORKER__SHUTDOWN_GRACE_S": str(GRACE_S),
-    }
+def moderation_env(settings: Settings, base_url: str) -> dict[str, str]:
+    return worker_env(
+        settings,
+        MODOCR_MISTRAL__BASE_URL=base_url,
+        MODOCR_WORKER__MODERATION_BATCH_MAX="16",
+        MODOCR_WORKER__SHUTDOWN_GRACE_S=str(GRACE_S),
+    )
 
 
 async def count_items(url: str, tenant: str) -> int:
@@ -96,7 +85,7 @@ async def test_sigterm_under_load_then_restart_redoes_nothing(
         await send(Publisher(producer), [record_for(topics.posts, p) for p in posts])
 
     async with serve_local_api(local_api) as base_url:
-        env = worker_env(settings, base_url)
+        env = moderation_env(settings, base_url)
         worker = await start(env=env)
 
         async def some_done() -> bool:
@@ -142,7 +131,7 @@ async def test_a_second_signal_exits_at_once(
         post = TextPost(id="stuck", tenant="sig", source="term", text="Stuck upstream")
         await send(Publisher(producer), [record_for(topics.posts, post)])
     async with serve_local_api(local_api) as base_url:
-        env = {**worker_env(settings, base_url), "MODOCR_WORKER__SHUTDOWN_GRACE_S": "60"}
+        env = {**moderation_env(settings, base_url), "MODOCR_WORKER__SHUTDOWN_GRACE_S": "60"}
         worker = await start(env=env)
 
         async def requested() -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -24,7 +23,7 @@ from schemas.dlq import DEAD_LETTER_ADAPTER
 from schemas.documents import InlineDocument
 from schemas.flagged import FLAGGED_ADAPTER
 from schemas.posts import ChatTurn, ConversationPost, TextPost
-from tests.kafka_fixtures import pipeline_settings, read_topic
+from tests.kafka_fixtures import pipeline_settings, read_topic, worker_env
 from workers import REGISTRY
 
 if TYPE_CHECKING:
@@ -224,19 +223,7 @@ async def test_run_burst_drains_and_exits_zero(
         for i in range(20)
     ]
     await send(ctx.publisher, [record_for(topics.posts, p) for p in posts])
-    env = {
-        **os.environ,
-        "MODOCR_DATABASE_URL": settings.database_url.get_secret_value(),
-        "MODOCR_KAFKA__BOOTSTRAP_SERVERS": broker,
-        "MODOCR_KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "MODOCR_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
-        "MODOCR_TOPICS__POSTS": topics.posts,
-        "MODOCR_TOPICS__DOCUMENTS": topics.documents,
-        "MODOCR_TOPICS__FLAGGED": topics.flagged,
-        "MODOCR_TOPICS__DECISIONS": topics.decisions,
-        "MODOCR_TOPICS__DLQ": topics.dlq,
-        "MODOCR_MISTRAL__BASE_URL": "local",
-    }
+    env = worker_env(settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
