@@ -26,9 +26,10 @@ from pipeline.mistral import (
     open_mistral,
 )
 from pipeline.settings import MistralSettings
+from tests.unit.localapi_ocr.pages import PARAGRAPH, SCAN_DPI, cer, image_bytes, scan, text_pdf
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from contextlib import AbstractAsyncContextManager
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,6 +38,7 @@ API_KEY = "sk-local-good-3b1f"
 WRONG_KEY = "sk-wrong-CANARY-9d2e77"
 OFFENSIVE = "You are a fucking idiot."
 BENIGN = "The meeting is moved to Thursday at 10am."
+MAX_CER = 0.02
 PII = [
     "Write to me at jane.doe@example.com for the contract.",
     "Call me on +1 415 555 0132 tomorrow.",
@@ -297,3 +299,24 @@ async def test_open_mistral_without_a_key_uses_its_own_local_api() -> None:
     async with open_mistral(MistralSettings()) as client:
         models = await client.list_models()
     assert "mistral-moderation-2603" in models.ids()
+
+
+OCR_CASES: dict[str, Callable[[], tuple[bytes, str]]] = {
+    "pdf-text-layer": lambda: (text_pdf([PARAGRAPH]), "application/pdf"),
+    "scan": lambda: (image_bytes(scan(), dpi=(SCAN_DPI, SCAN_DPI)), "image/png"),
+    "scan-rot90": lambda: (image_bytes(scan().rotate(90, expand=True)), "image/png"),
+    "scan-rot180": lambda: (image_bytes(scan().rotate(180, expand=True)), "image/png"),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("case", list(OCR_CASES))
+async def test_ocr_through_the_client_is_accurate(open_client: Opener, case: str) -> None:
+    """A text-layer PDF, a scan, and the scan rotated 90 and 180 degrees: CER computed, <= 2%."""
+    data, mime_type = OCR_CASES[case]()
+    async with open_client() as client:
+        response = await client.ocr(document_from_bytes(data, mime_type))
+    assert [page.index for page in response.pages] == [0]
+    assert cer(PARAGRAPH, response.pages[0].markdown) <= MAX_CER, response.pages[0].markdown
+    assert response.usage_info is not None
+    assert response.usage_info.pages_processed == 1
