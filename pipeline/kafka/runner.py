@@ -24,6 +24,7 @@ from pipeline.errors import InvalidMessageError, PermanentError, PipelineError, 
 from pipeline.kafka.client import Listener
 from pipeline.kafka.offsets import PartitionOffsets
 from pipeline.kafka.records import Decoded, Delivery
+from pipeline.lifecycle import wait_stopped
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -103,9 +104,11 @@ class Runner(Generic[T]):
         self.stats = ConsumeStats()
         self._assigned = asyncio.Event()
         self._progress = asyncio.Event()
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> ConsumeStats:
         """Consume until ``stop`` is set (or, in burst mode, the topics are drained)."""
+        self._stop = stop
         listener = Listener(self._on_revoked, self._on_assigned)
         self._consumer.subscribe(topics=self._topics, listener=listener)
         try:
@@ -185,8 +188,8 @@ class Runner(Generic[T]):
                 )
                 await self._pause_for(partitions, delay)
                 attempt += 1
-                if not self._owns(partitions):
-                    return  # revoked meanwhile: the new owner redelivers them
+                if self._stop.is_set() or not self._owns(partitions):
+                    return  # stopping, or revoked: left uncommitted, redelivered later
                 continue
             except Exception as exc:  # a bug in a handler must not lose the batch
                 if len(decoded) == 1:
@@ -244,7 +247,7 @@ class Runner(Generic[T]):
         for tp in partitions:
             state.backoff[tp] = state.backoff.get(tp, 0) + 1
         try:
-            await asyncio.sleep(delay)
+            await wait_stopped(self._stop, delay)
         finally:
             for tp in partitions:
                 state.backoff[tp] -= 1
