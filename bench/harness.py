@@ -212,7 +212,7 @@ def bench_settings(
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
             compression_type="lz4",
-            fetch_max_wait_ms=20,  # Tansu holds a fetch the whole wait, data or not
+            fetch_max_wait_ms=5,  # Tansu holds a fetch the whole wait, data or not
         ),
         topics=TopicSettings(
             posts=f"bench.{run}.posts",
@@ -237,7 +237,9 @@ async def open_bench_context(
     async with (
         open_database(settings.database_url) as database,
         MistralClient.open(settings.mistral, transport=transport) as mistral,
-        open_producer(bootstrap, compression_type=settings.kafka.compression_type) as producer,
+        open_producer(
+            bootstrap, compression_type=settings.kafka.compression_type, linger_ms=0
+        ) as producer,
     ):
         yield Context(
             settings=settings,

@@ -31,7 +31,7 @@ from bench.harness import (
     rss_mb,
 )
 from bench.naive import run_naive
-from pipeline.db.models import Item
+from pipeline.db.models import Item, Outbox
 from pipeline.kafka.client import open_consumer
 from pipeline.quota import replica_share
 from pipeline.runtime import create_topics, run_workers
@@ -156,7 +156,7 @@ async def posts_max(options: Options) -> dict[str, Any]:
     """No latency, no limits: how many posts/s the pipeline (moderation + relay) sustains."""
     count = options.messages or 150_000
     log = UpstreamLog()
-    worker = {"moderation_batch_max": 512, "moderation_concurrency": 4, "relay_batch": 1000}
+    worker = {"moderation_batch_max": 512, "moderation_concurrency": 6, "relay_batch": 1000}
     async with open_bench({}) as (bootstrap, database_url, upstream, pid):
         settings = bench_settings(database_url, bootstrap, upstream, run="max", worker=worker)
         async with open_bench_context(settings, bootstrap, log) as ctx:
@@ -354,13 +354,16 @@ async def dupes(options: Options) -> dict[str, Any]:
 async def latency(options: Options) -> dict[str, Any]:
     """100 ms upstream at half load: p50/p99 from produce to the flagged event."""
     duration = options.duration_s or 30.0
-    batch, concurrency, upstream_s = 64, 2, 0.1
+    batch, concurrency, upstream_s = 64, 8, 0.1
+    # Nominal ceiling: full batches, every slot busy, nothing but the upstream's 100 ms. The
+    # handler's database work makes the real one lower: offered 1,280/s, this setup sustained
+    # ~960/s on the shared 2-core machine. The default load, 640/s, is two thirds of that.
     capacity = batch * concurrency / upstream_s
-    rate = options.messages or int(capacity / 2)
+    rate = options.messages or 640
     worker = {
         "moderation_batch_max": batch,
         "moderation_concurrency": concurrency,
-        "relay_idle_s": 0.01,
+        "relay_idle_s": 0.005,
     }
     log = UpstreamLog()
     async with open_bench({"latency_ms": upstream_s * 1000}) as (
@@ -382,7 +385,7 @@ async def latency(options: Options) -> dict[str, Any]:
                     f"bench.watch.{uuid.uuid4().hex[:8]}",
                     session_timeout_ms=6000,
                     heartbeat_interval_ms=1000,
-                    fetch_max_wait_ms=20,
+                    fetch_max_wait_ms=5,
                 ) as consumer:
                     consumer.subscribe([settings.topics.flagged])
                     while not stop.is_set():
@@ -418,6 +421,7 @@ async def latency(options: Options) -> dict[str, Any]:
                     run_workers(ctx, bootstrap, [moderation.SPEC, relay.SPEC], stop=stop)
                 )
             lat = [1000 * (received[k] - sent[k]) for k in received if k in sent]
+            stages = await _stages(ctx, sent, received, time.time() - time.monotonic())
             done, span = await processed(ctx.database, "bench")
             result = _summary("latency", log, messages=done, seconds=span) | {
                 "offered_posts_per_s": rate,
@@ -426,9 +430,36 @@ async def latency(options: Options) -> dict[str, Any]:
                 "e2e_p50_ms": round(percentile(lat, 0.5), 1),
                 "e2e_p99_ms": round(percentile(lat, 0.99), 1),
                 "e2e_max_ms": round(max(lat, default=0.0), 1),
+                "stages_p50_p99_ms": stages,
             }
     result["pass"] = result["e2e_p99_ms"] <= 300 and result["flagged_events"] > 0
     return result
+
+
+async def _stages(
+    ctx: Context, sent: dict[str, float], received: dict[str, float], offset: float
+) -> dict[str, list[float]]:
+    """Where the time goes: produce → stored, stored → published by the relay → received."""
+    async with ctx.database.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Item.external_id, Item.processed_at, Outbox.published_at).join(
+                    Outbox,
+                    Outbox.key == func.concat(Item.tenant, "/", Item.source, "/", Item.external_id),
+                )
+            )
+        ).all()
+    parts: dict[str, list[float]] = {"stored": [], "published": [], "received": []}
+    for external_id, stored_at, published_at in rows:
+        if external_id not in sent or external_id not in received or published_at is None:
+            continue
+        stored, published = stored_at.timestamp() - offset, published_at.timestamp() - offset
+        parts["stored"].append(1000 * (stored - sent[external_id]))
+        parts["published"].append(1000 * (published - stored))
+        parts["received"].append(1000 * (received[external_id] - published))
+    return {
+        k: [round(percentile(v, 0.5), 1), round(percentile(v, 0.99), 1)] for k, v in parts.items()
+    }
 
 
 # --- soak ------------------------------------------------------------------------------------
@@ -437,7 +468,7 @@ async def latency(options: Options) -> dict[str, Any]:
 async def soak(options: Options) -> dict[str, Any]:
     """200,000 posts at full speed: RSS of the worker process over the run."""
     count = options.messages or 200_000
-    worker = {"moderation_batch_max": 512, "moderation_concurrency": 4, "relay_batch": 1000}
+    worker = {"moderation_batch_max": 512, "moderation_concurrency": 6, "relay_batch": 1000}
     log = UpstreamLog()
     samples: list[tuple[float, int, float]] = []
     async with open_bench({}) as (bootstrap, database_url, upstream, pid):
@@ -487,8 +518,9 @@ async def replicas(options: Options) -> dict[str, Any]:
     warm_up = 15.0
     rate, batch = 6.0, 64
     faults = {"latency_ms": 50, "requests_per_s": rate}
-    # Three uncoordinated clients against one sliding window: 5% margin for arrival jitter.
-    quota = QuotaSettings(requests_per_s=rate, burst_s=0.2, headroom=0.95)
+    # Three uncoordinated clients (one event loop) against one sliding window: 7% margin for
+    # the jitter between a client taking a token and the server counting the request.
+    quota = QuotaSettings(requests_per_s=rate, burst_s=0.2, headroom=0.93)
     log = UpstreamLog()
     async with open_bench(faults) as (bootstrap, database_url, upstream, _):
         settings = bench_settings(
