@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -117,16 +118,29 @@ async def publish_many(
     producer: AIOKafkaProducer,
     records: Sequence[tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]],
 ) -> None:
-    """Send ``(topic, key, value, headers)`` records pipelined; wait until all are acknowledged."""
+    """Send ``(topic, key, value, headers)`` records pipelined; wait until all are acknowledged.
+
+    Every acknowledgement is awaited, failed or not, before the first failure is raised (so none
+    is left unretrieved); the caller then retries the whole batch (at least once).
+    """
+    futures = []
     try:
-        futures = [
-            await producer.send(topic, value, key=key, headers=list(headers) or None)
-            for topic, key, value, headers in records
-        ]
-        for future in futures:
-            await future
+        for topic, key, value, headers in records:
+            futures.append(
+                await producer.send(topic, value, key=key, headers=list(headers) or None)
+            )
     except (KafkaConnectionError, KafkaError) as exc:
+        await asyncio.gather(*futures, return_exceptions=True)
         raise BrokerUnavailableError(f"publish of {len(records)} records failed: {exc}") from exc
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures:
+        first = failures[0]
+        if not isinstance(first, KafkaError):
+            raise first
+        raise BrokerUnavailableError(
+            f"publish failed for {len(failures)} of {len(records)} records: {first!r}"
+        ) from first
 
 
 async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 6) -> None:

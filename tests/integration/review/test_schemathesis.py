@@ -11,6 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import schemathesis
+
+# Imported here, at collection, not lazily from deep inside a running test: on CPython 3.11.7
+# pytest's assertion rewriting of this large module can fail with "AST constructor recursion
+# depth mismatch" when the import happens with a deep stack.
+import schemathesis.specs.openapi.adapter.parameters
+import schemathesis.specs.openapi.definitions
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
