@@ -138,10 +138,13 @@ def demo(
 
 
 def _print_demo(summary: Any, *, once: bool) -> None:  # noqa: ANN401 - a DemoSummary
-    table = Table(title="Flagged items", show_lines=False)
-    for column in ("id", "kind", "external id", "categories", "score"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("excerpt", no_wrap=True, overflow="ellipsis", max_width=48)
+    table = Table(title="Flagged items", show_lines=False, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=3, justify="right")
+    table.add_column("kind", no_wrap=True, min_width=8)
+    table.add_column("external id", overflow="fold", min_width=10)
+    table.add_column("categories", overflow="fold", min_width=12)
+    table.add_column("score", no_wrap=True, min_width=5)
+    table.add_column("excerpt", overflow="fold", min_width=10)
     for row in summary.flagged:
         table.add_row(
             str(row["item_id"]),
