@@ -46,3 +46,14 @@ async def wait_stopped(stop: asyncio.Event, delay_s: float) -> bool:
         async with asyncio.timeout(delay_s):
             await stop.wait()
     return stop.is_set()
+
+
+async def wait_any(*events: asyncio.Event, timeout_s: float) -> None:
+    """Return once any of ``events`` is set, or after ``timeout_s``."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

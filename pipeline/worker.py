@@ -6,11 +6,11 @@ resources, builds a ``Context`` and runs each spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Awaitable, Callable
 
     from pydantic import TypeAdapter
@@ -37,6 +37,9 @@ class Context:
     publisher: Publisher
     retention: Retention
     policy: Policy
+    outbox_staged: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set after a commit that staged outbox events: wakes this process's relay at once
+    (the relay still polls for events other processes stage)."""
 
 
 @dataclass(frozen=True)

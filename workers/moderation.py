@@ -155,6 +155,8 @@ async def _store(
                 flagged_topic=settings.topics.flagged,
             )
             await record_usage(session, usages, settings.usage.prices, day=utc_day(now))
+    if any(r.judgement.flagged for r in [*results.values(), *followers]):
+        ctx.outbox_staged.set()
     return {
         position: item_id
         for position, result in results.items()

@@ -130,6 +130,8 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
                 flagged_topic=ctx.settings.topics.flagged,
             )
             await record_usage(session, usages, ctx.settings.usage.prices, day=utc_day(now))
+    if result.judgement.flagged:
+        ctx.outbox_staged.set()
     return None
 
 

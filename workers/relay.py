@@ -14,7 +14,7 @@ from pipeline.db import queries
 from pipeline.db.base import utcnow
 from pipeline.db.engine import translate_db_errors
 from pipeline.errors import TransientError
-from pipeline.lifecycle import wait_stopped
+from pipeline.lifecycle import wait_any, wait_stopped
 from pipeline.worker import LoopSpec
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ async def run(ctx: Context, stop: asyncio.Event, inputs_drained: asyncio.Event |
     failures = 0
     while not stop.is_set():
         drained_before = inputs_drained is not None and inputs_drained.is_set()
+        ctx.outbox_staged.clear()
         try:
             published = await relay_once(ctx)
         except TransientError as exc:
@@ -69,7 +70,7 @@ async def run(ctx: Context, stop: asyncio.Event, inputs_drained: asyncio.Event |
             continue
         if drained_before:
             break
-        await wait_stopped(stop, idle_s)
+        await wait_any(stop, ctx.outbox_staged, timeout_s=idle_s)
     return total
 
 
