@@ -56,7 +56,7 @@ async def open_consumer(
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 3_000,
     max_poll_records: int = 500,
-    fetch_max_wait_ms: int = 500,
+    fetch_max_wait_ms: int = 100,
 ) -> AsyncIterator[AIOKafkaConsumer]:
     """A started group consumer with manual commits; stopped (leaving the group) on exit."""
     consumer = AIOKafkaConsumer(
