@@ -1,6 +1,6 @@
 """The local Mistral-compatible API: offline default, the client's test double, benchmark upstream.
 
-``LocalApi.create()`` builds the ASGI app (mount it with ``httpx.ASGITransport``) and
+``LocalApi()`` builds the ASGI app (mount it with ``httpx.ASGITransport``) and
 ``serve_local_api()`` runs it on a loopback port.
 """
 

@@ -132,13 +132,17 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class LocalApi:
-    """The local Mistral-compatible API: ``app`` plus its knobs, request log and engines."""
+    """The local Mistral-compatible API: ``app`` plus its knobs, request log and engines.
+
+    ``api_key=None`` accepts any non-empty bearer token. Engines load on first use unless
+    given (tests may pass fakes).
+    """
 
     def __init__(
         self,
-        *,
         api_key: str | None = None,
         faults: Faults | None = None,
+        *,
         ocr_max_pages: int = 1000,
         max_image_pixels: int = 40_000_000,
         ocr_concurrency: int = 2,
@@ -167,40 +171,6 @@ class LocalApi:
         self._moderation_load = asyncio.Lock()
         self._ocr_slots = asyncio.Semaphore(ocr_concurrency)
         self.app = create_app(self)
-
-    @classmethod
-    def create(
-        cls,
-        api_key: str | None = None,
-        faults: Faults | None = None,
-        *,
-        ocr_max_pages: int = 1000,
-        max_image_pixels: int = 40_000_000,
-        ocr_concurrency: int = 2,
-        moderation_thresholds: Mapping[str, float] | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
-        ocr_engine: OcrReader | None = None,
-        moderation_engine: ModerationClassifier | None = None,
-        request_log_limit: int = 100_000,
-    ) -> LocalApi:
-        """Build the API; ``api_key=None`` accepts any non-empty bearer token.
-
-        Engines load on first use unless given (tests may pass fakes).
-        """
-        return cls(
-            api_key=api_key,
-            faults=faults,
-            ocr_max_pages=ocr_max_pages,
-            max_image_pixels=max_image_pixels,
-            ocr_concurrency=ocr_concurrency,
-            moderation_thresholds=moderation_thresholds,
-            clock=clock,
-            sleep=sleep,
-            ocr_engine=ocr_engine,
-            moderation_engine=moderation_engine,
-            request_log_limit=request_log_limit,
-        )
 
     def register_url(self, url: str, data: bytes, mime_type: str) -> None:
         """Serve ``data`` for an https ``document_url``/``image_url`` (there is no network)."""
@@ -504,7 +474,7 @@ def _fault_response(status: int, retry_after: int | None) -> Response:
 
 
 def create_app(api: LocalApi) -> FastAPI:
-    """The FastAPI app of ``api`` (``LocalApi`` calls this; use ``LocalApi.create`` instead)."""
+    """The FastAPI app of ``api`` (``LocalApi`` calls this; build a ``LocalApi`` instead)."""
     app = FastAPI(title="modocr local Mistral API", docs_url=None, redoc_url=None, openapi_url=None)
 
     async def on_api_error(_request: Request, exc: Exception) -> Response:

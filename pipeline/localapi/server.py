@@ -83,7 +83,7 @@ def run_emulator(
         ValueError: ``MODOCR_LOCALAPI__FAULTS`` is not a valid set of knobs.
     """
     knobs = faults if faults is not None else Faults.from_env()
-    local_api = LocalApi.create(api_key=api_key, faults=knobs)
+    local_api = LocalApi(api_key=api_key, faults=knobs)
     logger.info(
         "local Mistral API on http://%s:%d (api key %s)", host, port, "set" if api_key else "any"
     )

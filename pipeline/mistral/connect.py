@@ -45,7 +45,7 @@ async def open_mistral(
 
         # The client sends LOCAL_API_KEY when no key is configured (see MistralClient).
         key = settings.api_key.get_secret_value() if settings.api_key is not None else LOCAL_API_KEY
-        local_api = LocalApi.create(api_key=key)
+        local_api = LocalApi(api_key=key)
     transport = httpx.ASGITransport(app=local_api.app)
     async with MistralClient.open(settings, transport=transport, limiter=limiter) as client:
         yield client

@@ -150,7 +150,7 @@ async def test_each_kind_of_bad_input_is_dead_lettered(
     records += [(topics.posts, None, raw, []) for raw, _ in raw_posts]
     records += [record_for(topics.posts, good_post), record_for(topics.documents, good_doc)]
 
-    local_api = LocalApi.create(api_key=LOCAL_API_KEY)
+    local_api = LocalApi(api_key=LOCAL_API_KEY)
     async with open_context(settings, broker, local_api=local_api) as ctx:
         await create_topics(settings, broker)
         await send(ctx.publisher, records)

@@ -66,7 +66,7 @@ async def test_workers_ride_out_a_database_outage(
             topics,
             worker={"moderation_batch_max": 8, "retry_pause_s": 0.5, "relay_idle_s": 0.1},
         )
-        local_api = LocalApi.create(api_key=LOCAL_API_KEY)
+        local_api = LocalApi(api_key=LOCAL_API_KEY)
         async with open_context(settings, broker, local_api=local_api) as ctx:
             await create_topics(settings, broker)
             stop = asyncio.Event()

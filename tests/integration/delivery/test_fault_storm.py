@@ -50,7 +50,7 @@ async def test_everything_is_processed_through_a_fault_storm(
         malformed_rate=0.02,
         seed=5,
     )
-    local_api = LocalApi.create(api_key=LOCAL_API_KEY, faults=faults)
+    local_api = LocalApi(api_key=LOCAL_API_KEY, faults=faults)
     tenant = f"storm-{uuid.uuid4().hex[:8]}"
     async with serve_local_api(local_api) as base_url:
         settings = pipeline_settings(

@@ -43,7 +43,7 @@ async def test_replay_after_the_cause_is_fixed(
     tenant = f"replay-{uuid.uuid4().hex[:8]}"
     url = f"https://files.example.com/{tenant}.pdf"
     settings = pipeline_settings(db_url, broker, topics)
-    local_api = LocalApi.create(api_key=LOCAL_API_KEY)
+    local_api = LocalApi(api_key=LOCAL_API_KEY)
     specs = [REGISTRY["ocr"], REGISTRY["relay"]]
     async with open_context(settings, broker, local_api=local_api) as ctx:
         await create_topics(settings, broker)

@@ -75,7 +75,7 @@ async def test_sigterm_under_load_then_restart_redoes_nothing(
     """Exit 0 within the grace period; stored == committed; the restart moderates only the rest."""
     tenant = f"term-{uuid.uuid4().hex[:8]}"
     settings = pipeline_settings(db_url, broker, topics)
-    local_api = LocalApi.create(faults=Faults(latency_ms=100.0))
+    local_api = LocalApi(faults=Faults(latency_ms=100.0))
     await create_topics(settings, broker)
     posts = [
         TextPost(id=f"p{i}", tenant=tenant, source="term", text=f"Message number {i}")
@@ -125,7 +125,7 @@ async def test_a_second_signal_exits_at_once(
 ) -> None:
     """With a request stuck upstream, the first SIGTERM waits; the second exits now (130)."""
     settings = pipeline_settings(db_url, broker, topics)
-    local_api = LocalApi.create(faults=Faults(latency_ms=60_000.0))
+    local_api = LocalApi(faults=Faults(latency_ms=60_000.0))
     await create_topics(settings, broker)
     async with open_producer(broker) as producer:
         post = TextPost(id="stuck", tenant="sig", source="term", text="Stuck upstream")

@@ -35,7 +35,7 @@ def _sample(name: str) -> tuple[str, dict[str, Any]]:
 @pytest.mark.slow
 async def test_moderation_over_loopback() -> None:
     """A real socket: bind port 0, answer a moderation request, stop cleanly."""
-    local_api = LocalApi.create(API_KEY, faults=Faults(tokens_per_min=1000))
+    local_api = LocalApi(API_KEY, faults=Faults(tokens_per_min=1000))
     async with serve_local_api(local_api) as base_url:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
         async with httpx.AsyncClient(base_url=base_url, headers=AUTH) as client:
@@ -60,7 +60,7 @@ async def test_moderation_over_loopback() -> None:
 async def test_ocr_text_layer_pdf_over_loopback() -> None:
     """The real OCR engine reads a text-layer PDF page by page (0-based pages)."""
     uri, entry = _sample("invoice-text-layer.pdf")
-    local_api = LocalApi.create(API_KEY)
+    local_api = LocalApi(API_KEY)
     async with (
         serve_local_api(local_api) as base_url,
         httpx.AsyncClient(base_url=base_url, headers=AUTH) as client,
@@ -90,7 +90,7 @@ async def test_ocr_text_layer_pdf_over_loopback() -> None:
 @pytest.mark.slow
 async def test_ocr_corrupt_pdf_is_400_over_loopback() -> None:
     """Bytes that are not a PDF → 400 document_parser_invalid_file from the real engine."""
-    local_api = LocalApi.create(API_KEY)
+    local_api = LocalApi(API_KEY)
     uri = "data:application/pdf;base64," + base64.b64encode(b"definitely not a pdf").decode()
     async with (
         serve_local_api(local_api) as base_url,
@@ -110,7 +110,7 @@ async def test_ocr_corrupt_pdf_is_400_over_loopback() -> None:
 async def test_ocr_image_with_rapidocr() -> None:
     """An image goes through RapidOCR; most words of the ground truth come back."""
     uri, entry = _sample("notice-photo.png")
-    local_api = LocalApi.create(API_KEY)
+    local_api = LocalApi(API_KEY)
     async with (
         serve_local_api(local_api) as base_url,
         httpx.AsyncClient(base_url=base_url, headers=AUTH, timeout=60) as client,
@@ -127,7 +127,7 @@ async def test_ocr_image_with_rapidocr() -> None:
 @pytest.mark.slow
 async def test_hang_outlasts_the_client_timeout() -> None:
     """hang_rate=1 holds the request past the client's read timeout; the server still stops."""
-    local_api = LocalApi.create(API_KEY, faults=Faults(hang_rate=1.0, hang_s=30.0))
+    local_api = LocalApi(API_KEY, faults=Faults(hang_rate=1.0, hang_s=30.0))
     async with (
         serve_local_api(local_api) as base_url,
         httpx.AsyncClient(base_url=base_url, headers=AUTH, timeout=0.2) as client,

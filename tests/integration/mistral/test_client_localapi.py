@@ -64,7 +64,7 @@ class FakeClock:
 @pytest.fixture(scope="module")
 def local_api() -> LocalApi:
     """One local API (engines load once); faults and the request log reset per test."""
-    return LocalApi.create(api_key=API_KEY)
+    return LocalApi(api_key=API_KEY)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,7 @@ SAMPLES = ROOT / "samples" / "documents"
 @pytest.fixture(scope="session")
 def local_api() -> LocalApi:
     """One local Mistral API for the session: its engines load once."""
-    return LocalApi.create(api_key=LOCAL_API_KEY)
+    return LocalApi(api_key=LOCAL_API_KEY)
 
 
 @pytest.fixture

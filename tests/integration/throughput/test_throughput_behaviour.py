@@ -44,7 +44,7 @@ PRICED = {
 
 @pytest.fixture(scope="module")
 def local_api() -> LocalApi:
-    return LocalApi.create(api_key=LOCAL_API_KEY)
+    return LocalApi(api_key=LOCAL_API_KEY)
 
 
 def _settings(db_url: str, broker: str, topics: TopicSettings, **usage: Any) -> Settings:

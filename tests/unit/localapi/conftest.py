@@ -87,7 +87,7 @@ def fake_ocr() -> FakeOcr:
 
 @pytest.fixture
 def local_api(clock: FakeClock, fake_ocr: FakeOcr, moderation_engine: ModerationEngine) -> LocalApi:
-    return LocalApi.create(
+    return LocalApi(
         API_KEY,
         clock=clock,
         sleep=clock.sleep,

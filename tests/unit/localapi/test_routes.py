@@ -52,7 +52,7 @@ async def test_missing_or_wrong_key_is_401(
 
 async def test_any_bearer_when_no_key_is_set(local_api: LocalApi) -> None:
     """api_key=None accepts any non-empty bearer token, and still refuses none."""
-    open_api = LocalApi.create(None, clock=local_api.clock, sleep=local_api.sleep)
+    open_api = LocalApi(None, clock=local_api.clock, sleep=local_api.sleep)
     transport = httpx.ASGITransport(app=open_api.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         assert (await c.get("/v1/models", headers={"Authorization": "Bearer x"})).status_code == 200
@@ -501,7 +501,7 @@ async def test_request_log(client: httpx.AsyncClient, local_api: LocalApi) -> No
 
 async def test_request_log_is_bounded(clock: FakeClock) -> None:
     """Past request_log_limit the oldest half is dropped, so long runs stay small."""
-    api = LocalApi.create(API_KEY, clock=clock, sleep=clock.sleep, request_log_limit=4)
+    api = LocalApi(API_KEY, clock=clock, sleep=clock.sleep, request_log_limit=4)
     transport = httpx.ASGITransport(app=api.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=AUTH) as c:
         for step in range(7):
