@@ -11,10 +11,15 @@ import io
 import json
 from typing import TYPE_CHECKING, Final, Literal
 
+from fastapi.responses import StreamingResponse
+
+from pipeline.review import store
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from pipeline.review.store import FlagRow
+    from pipeline.review.resources import Resources
+    from pipeline.review.store import FlagFilters, FlagRow
 
 ExportFormat = Literal["csv", "jsonl"]
 COLUMNS: Final = (
@@ -85,3 +90,21 @@ async def encode_rows(rows: AsyncIterator[FlagRow], fmt: ExportFormat) -> AsyncI
         return
     async for row in rows:
         yield (json.dumps(_record(row), ensure_ascii=False) + "\n").encode()
+
+
+def export_response(
+    resources: Resources, filters: FlagFilters, fmt: ExportFormat, sort: str
+) -> StreamingResponse:
+    """The download of every flag matching ``filters`` (API and web UI alike).
+
+    The filters are checked before streaming starts: once it has, the status is already sent.
+    """
+    store.validate_filters(filters, resources.retention)
+    rows = store.iter_flags(
+        resources.database.sessions, filters, sort=sort, retention=resources.retention
+    )
+    return StreamingResponse(
+        encode_rows(rows, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="flagged.{fmt}"'},
+    )

@@ -24,7 +24,7 @@ from pipeline.review.deps import (
     UiUser,
     UiViewerDep,
 )
-from pipeline.review.export import MEDIA_TYPES, encode_rows
+from pipeline.review.export import export_response
 from pipeline.review.routes import MAX_ID, FiltersDep, SortParam
 from pipeline.review.schemas import NOTE_MAX, FlagDetailOut, Verb
 from pipeline.review.store import FlagFilters
@@ -283,15 +283,7 @@ async def export(
     sort: SortParam = "-created_at",
 ) -> StreamingResponse:
     """The queue's filters as a CSV or JSONL download (signed-in reviewers)."""
-    store.validate_filters(filters, resources.retention)
-    rows = store.iter_flags(
-        resources.database.sessions, filters, sort=sort, retention=resources.retention
-    )
-    return StreamingResponse(
-        encode_rows(rows, fmt),
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="flagged.{fmt}"'},
-    )
+    return export_response(resources, filters, fmt, sort)
 
 
 @router.get("/audit")

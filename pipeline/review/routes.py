@@ -19,7 +19,7 @@ from pipeline.review.deps import (
     SessionDep,
     ViewerDep,
 )
-from pipeline.review.export import MEDIA_TYPES, encode_rows
+from pipeline.review.export import export_response
 from pipeline.review.schemas import (
     Action,
     AssignIn,
@@ -126,17 +126,7 @@ async def export_flagged(
     sort: SortParam = "-created_at",
 ) -> StreamingResponse:
     """Every flagged item matching the filters, streamed as CSV or JSONL (no content)."""
-    # Checked before streaming starts: once it has, the status code is already sent.
-    store.validate_filters(filters, resources.retention)
-    rows = store.iter_flags(
-        resources.database.sessions, filters, sort=sort, retention=resources.retention
-    )
-    stamp = "flagged." + fmt
-    return StreamingResponse(
-        encode_rows(rows, fmt),
-        media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{stamp}"'},
-    )
+    return export_response(resources, filters, fmt, sort)
 
 
 @router.get("/flagged/{flag_id}", tags=["flagged"])
