@@ -11,7 +11,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from pipeline.db.engine import translate_db_errors
-from pipeline.errors import PermanentError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.kafka.codec import encode, peek_identity
 from pipeline.results import ItemKind, sha256_hex, store_failure
 from schemas.dlq import DeadLetter
@@ -33,7 +33,6 @@ class DeadLetterSink:
 
     async def __call__(self, delivery: Delivery, error: BaseException, attempts: int) -> None:
         retention = self._ctx.retention
-        error = _original(error)
         identity = peek_identity(delivery.value)
         reason = retention.reason(_reason(error, zdr=retention.zdr))
         error_type = type(error).__name__
@@ -72,14 +71,6 @@ class DeadLetterSink:
         await self._ctx.publisher.publish(
             self._ctx.settings.topics.dlq, encode(record), key=delivery.key, headers=headers
         )
-
-
-def _original(error: BaseException) -> BaseException:
-    """A bug the runner wrapped as a permanent error is reported as itself."""
-    cause = error.__cause__
-    if type(error) is PermanentError and cause is not None:
-        return cause
-    return error
 
 
 def _reason(error: BaseException, *, zdr: bool) -> str:

@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 TP = tuple[str, int]
 
-Outcome = PipelineError | None
-"""Per message: ``None`` (done) or the permanent error that dead-letters it."""
+Outcome = Exception | None
+"""Per message: ``None`` (done), or the permanent error (or a bug's exception) that
+dead-letters it."""
 Handler = Callable[[list[Decoded[T]]], Awaitable[list[Outcome]]]
 DeadLetterSink = Callable[[Delivery, BaseException, int], Awaitable[None]]
 
@@ -197,7 +198,7 @@ class Runner(Generic[T]):
                         logger.exception(
                             "%s: handler failed on %s", self._name, decoded[0].delivery.position
                         )
-                    outcomes = [_as_error(exc)]
+                    outcomes = [exc]
                 else:
                     # Find the poison message: handle one by one.
                     for one in decoded:
@@ -218,7 +219,8 @@ class Runner(Generic[T]):
             self._name,
             delivery.position,
             type(error).__name__,
-            error,
+            # modocr's errors carry ids only; a bug's message may quote content (logged above).
+            error if isinstance(error, PipelineError) else "unexpected error",
         )
         attempt = 1
         while True:
@@ -380,11 +382,3 @@ def _backoff(exc: TransientError, attempt: int, base_s: float) -> float:
     if isinstance(retry_after, int | float) and retry_after > 0:
         return min(float(retry_after), MAX_BACKOFF_S)
     return min(base_s * 2.0 ** (attempt - 1), MAX_BACKOFF_S)
-
-
-def _as_error(exc: Exception) -> PipelineError:
-    if isinstance(exc, PermanentError):
-        return exc
-    error = PermanentError(f"unexpected {type(exc).__name__} in handler")
-    error.__cause__ = exc
-    return error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import InvalidMessageError
@@ -45,21 +45,21 @@ def _decode_everywhere(raw: bytes) -> None:
     peek_identity(raw)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_never_crash_the_decoders(raw: bytes) -> None:
     """Random bytes decode to a message or raise InvalidMessageError."""
     _decode_everywhere(raw)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(JSON | st.dictionaries(KEYS, JSON, max_size=6) | ALMOST)
 def test_arbitrary_json_never_crashes_the_decoders(value: object) -> None:
     """Any JSON document, including near-valid messages, decodes or raises InvalidMessageError."""
     _decode_everywhere(json.dumps(value).encode())
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=40))
 def test_reasons_never_quote_the_input(secret: str) -> None:
     """A schema violation's reason names fields and rules, not the offending values."""
