@@ -13,35 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from pipeline.mistral.wire import MODERATION_CATEGORIES_2411, MODERATION_CATEGORIES_2603
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 logger = logging.getLogger(__name__)
 
-CATEGORIES_2411: Final = (
-    "sexual",
-    "hate_and_discrimination",
-    "violence_and_threats",
-    "dangerous_and_criminal_content",
-    "selfharm",
-    "health",
-    "financial",
-    "law",
-    "pii",
-)
-CATEGORIES_2603: Final = (
-    "sexual",
-    "hate_and_discrimination",
-    "violence_and_threats",
-    "dangerous",
-    "criminal",
-    "selfharm",
-    "health",
-    "financial",
-    "law",
-    "pii",
-    "jailbreaking",
-)
+CATEGORIES_2411: Final = MODERATION_CATEGORIES_2411
+CATEGORIES_2603: Final = MODERATION_CATEGORIES_2603
 DEFAULT_THRESHOLD: Final = 0.5
 CONTEXT_WEIGHT: Final = 0.3
 """Earlier turns of a conversation count at this weight: they raise a score, never flag alone."""

@@ -6,7 +6,7 @@ unknown fields are kept, optional fields may be missing or null, category maps a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -199,6 +199,37 @@ class OcrResponse(_Response):
 
 
 # --- Moderation ----------------------------------------------------------------------------
+
+MODERATION_CATEGORIES_2411: Final = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous_and_criminal_content",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+)
+"""``mistral-moderation-2411``'s category keys, in the service's order."""
+MODERATION_CATEGORIES_2603: Final = (
+    "sexual",
+    "hate_and_discrimination",
+    "violence_and_threats",
+    "dangerous",
+    "criminal",
+    "selfharm",
+    "health",
+    "financial",
+    "law",
+    "pii",
+    "jailbreaking",
+)
+"""``mistral-moderation-2603``'s category keys, in the service's order."""
+KNOWN_MODERATION_CATEGORIES: Final = tuple(
+    dict.fromkeys(MODERATION_CATEGORIES_2603 + MODERATION_CATEGORIES_2411)
+)
+"""Every category key either model returns (responses are still read as open maps)."""
 
 
 class ChatMessage(_Request):

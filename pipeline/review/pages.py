@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.templating import Jinja2Templates
 
 from pipeline.errors import ConflictError
+from pipeline.mistral.wire import KNOWN_MODERATION_CATEGORIES
 from pipeline.review import store
 from pipeline.review.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE
 from pipeline.review.deps import (
@@ -31,18 +32,7 @@ from pipeline.review.store import FlagFilters
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(include_in_schema=False)
-CATEGORIES = (
-    "sexual",
-    "hate_and_discrimination",
-    "violence_and_threats",
-    "dangerous_and_criminal_content",
-    "selfharm",
-    "health",
-    "financial",
-    "law",
-    "pii",
-    "profanity",
-)
+CATEGORIES = KNOWN_MODERATION_CATEGORIES
 
 
 def _page(
