@@ -219,22 +219,9 @@ async def decide(
     note: Annotated[str, Form(max_length=NOTE_MAX)] = "",
 ) -> Response:
     _check_csrf(user, csrf, resources)
-    try:
-        await store.decide(
-            resources.database.sessions,
-            flag_id,
-            action=action,
-            version=version,
-            reviewer=user.principal.name,
-            note=note.replace("\x00", "") or None,
-            topic=resources.config.decisions_topic,
-            retention=resources.retention,
-        )
-    except ConflictError as exc:
-        return await _item_page(
-            request, user, resources, flag_id, error=str(exc), status_code=status.HTTP_409_CONFLICT
-        )
-    return RedirectResponse(f"/items/{flag_id}", status.HTTP_303_SEE_OTHER)
+    return await _decide_then_show(
+        request, user, resources, flag_id, action, version, note.replace("\x00", "") or None
+    )
 
 
 @router.post("/items/{flag_id}/claim")
@@ -247,13 +234,27 @@ async def claim(
     csrf: Annotated[str, Form(max_length=256)],
 ) -> Response:
     _check_csrf(user, csrf, resources)
+    return await _decide_then_show(request, user, resources, flag_id, "claim", version, None)
+
+
+async def _decide_then_show(
+    request: Request,
+    user: UiUser,
+    resources: ResourcesDep,
+    flag_id: int,
+    action: str,
+    version: int,
+    note: str | None,
+) -> Response:
+    """Record the decision, then show the item again (with the conflict, on a stale version)."""
     try:
         await store.decide(
             resources.database.sessions,
             flag_id,
-            action="claim",
+            action=action,
             version=version,
             reviewer=user.principal.name,
+            note=note,
             topic=resources.config.decisions_topic,
             retention=resources.retention,
         )
