@@ -2,4 +2,5 @@
 
 from bench.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a spawned child (bench.load) imports the main module
+    raise SystemExit(main())

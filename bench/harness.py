@@ -39,6 +39,7 @@ from pipeline.settings import (
     Settings,
     TopicSettings,
     WorkerSettings,
+    pool_size_for,
 )
 from pipeline.submit import record_for, send
 from pipeline.worker import Context
@@ -235,7 +236,7 @@ async def open_bench_context(
     """``pipeline.runtime.open_context`` with a logging transport on the Mistral client."""
     transport = CountingTransport(log, settings.mistral.max_connections)
     async with (
-        open_database(settings.database_url) as database,
+        open_database(settings.database_url, pool_size=pool_size_for(settings)) as database,
         MistralClient.open(settings.mistral, transport=transport) as mistral,
         open_producer(
             bootstrap, compression_type=settings.kafka.compression_type, linger_ms=0

@@ -69,20 +69,35 @@ def main(
 @app.command()
 def run(
     worker: Annotated[
-        str, typer.Option("--worker", "-w", help="moderation, ocr, relay or all.")
+        str,
+        typer.Option(
+            "--worker",
+            "-w",
+            help="moderation, ocr, relay, purge, a comma-separated list of them, or all.",
+        ),
     ] = "all",
     burst: Annotated[
         bool, typer.Option("--burst", help="Exit once the input topics are drained.")
     ] = False,
 ) -> None:
-    """Run workers until SIGTERM/SIGINT (or, with --burst, until the input is drained)."""
-    if worker not in WORKER_NAMES:
-        err.print(f"[red]--worker must be one of {', '.join(WORKER_NAMES)}[/]")
+    """Run workers until SIGTERM/SIGINT (or, with --burst, until the input is drained).
+
+    Workers in one process share its database pool and producer, and the relay there is woken
+    by the moderation and OCR workers' commits instead of waiting for its next poll.
+    """
+    names = [name.strip() for name in worker.split(",") if name.strip()]
+    if not names or any(name not in WORKER_NAMES for name in names):
+        err.print(
+            f"[red]--worker must be one of {', '.join(WORKER_NAMES)}, "
+            "or several of them separated by commas[/]"
+        )
         raise typer.Exit(2)
     from pipeline.runtime import open_context, open_kafka, run_workers
     from workers import REGISTRY
 
-    specs = list(REGISTRY.values()) if worker == "all" else [REGISTRY[worker]]
+    specs = (
+        list(REGISTRY.values()) if "all" in names else [REGISTRY[n] for n in dict.fromkeys(names)]
+    )
 
     async def go(settings: Settings) -> None:
         async with (

@@ -25,6 +25,7 @@ from pipeline.mistral.connect import open_mistral
 from pipeline.policy import Policy
 from pipeline.quota import replica_share
 from pipeline.retention import Retention
+from pipeline.settings import pool_size_for
 from pipeline.worker import ConsumerSpec, Context, LoopSpec, WorkerSpec
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ async def open_context(
 ) -> AsyncIterator[Context]:
     """Open the database, the Mistral client and the producer; close them in reverse."""
     async with contextlib.AsyncExitStack() as stack:
-        database = await stack.enter_async_context(open_database(settings.database_url))
+        database = await stack.enter_async_context(
+            open_database(settings.database_url, pool_size=pool_size_for(settings))
+        )
         mistral = await stack.enter_async_context(
             open_mistral(settings.mistral, local_api=local_api)
         )

@@ -195,6 +195,10 @@ class Settings(BaseSettings):
     )
 
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    database_pool_size: int | None = Field(default=None, ge=1)
+    """PostgreSQL connections a process keeps open (and as many more on demand). Default:
+    enough for the workers' concurrency (``pool_size_for``), so that no handler waits for a
+    connection and none is opened and closed per batch."""
     zdr: bool = False
     retention_days: int = Field(default=30, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -216,6 +220,15 @@ class Settings(BaseSettings):
                 "Mistral's side: unset MODOCR_MISTRAL__USE_FILES_API/USE_BATCH_API"
             )
         return self
+
+
+def pool_size_for(settings: Settings) -> int:
+    """The database pool size: the setting, or one connection per handler slot plus four
+    (relay, dead-letter sink, purge, review)."""
+    if settings.database_pool_size is not None:
+        return settings.database_pool_size
+    worker = settings.worker
+    return worker.moderation_concurrency + worker.ocr_concurrency + 4
 
 
 def load_settings(**overrides: object) -> Settings:

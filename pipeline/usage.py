@@ -13,14 +13,16 @@ next UTC midnight), so the runner pauses those partitions and retries in the nex
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipeline.db.engine import translate_db_errors
 from pipeline.db.models import ApiUsage
 from pipeline.db.queries import dialect_name
 from pipeline.errors import TransientError
@@ -28,8 +30,10 @@ from pipeline.errors import TransientError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from sqlalchemy import Insert, Table
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from pipeline.db.engine import Database
     from pipeline.settings import ModelPrice, UsageSettings
 
 MAX_RETRY_AFTER_S = 60.0
@@ -121,28 +125,58 @@ async def record_usage(
         counts[2] += usage.pages
     if not merged:
         return
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    for (model, tenant), (requests, tokens, pages) in sorted(merged.items()):
-        cost = cost_of(Usage(tenant, model, requests, tokens, pages), prices)
-        statement = insert(ApiUsage).values(
-            day=day,
-            model=model,
-            tenant=tenant,
-            requests=requests,
-            tokens=tokens,
-            pages=pages,
-            estimated_cost=cost,
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["day", "model", "tenant"],
-            set_={
-                "requests": ApiUsage.requests + statement.excluded.requests,
-                "tokens": ApiUsage.tokens + statement.excluded.tokens,
-                "pages": ApiUsage.pages + statement.excluded.pages,
-                "estimated_cost": ApiUsage.estimated_cost + statement.excluded.estimated_cost,
-            },
-        )
-        await session.execute(statement)
+    rows = [
+        {
+            "day": day,
+            "model": model,
+            "tenant": tenant,
+            "requests": requests,
+            "tokens": tokens,
+            "pages": pages,
+            "estimated_cost": cost_of(Usage(tenant, model, requests, tokens, pages), prices),
+        }
+        for (model, tenant), (requests, tokens, pages) in sorted(merged.items())
+    ]
+    connection = await session.connection()
+    await connection.execute(_upsert(dialect_name(session)), rows)
+
+
+async def record_usage_now(
+    database: Database,
+    usages: Sequence[Usage],
+    prices: Mapping[str, ModelPrice],
+    *,
+    day: date,
+) -> None:
+    """``record_usage`` on its own, right after the API answered, not in the results'
+    transaction: the request is billed whether or not the results commit, and the day's row,
+    which every batch updates, stays locked for one statement instead of a whole transaction
+    (concurrent batches queued behind it)."""
+    if not usages:
+        return
+    with translate_db_errors():
+        async with database.autocommit() as session:
+            await record_usage(session, usages, prices, day=day)
+            await session.commit()
+
+
+@functools.cache
+def _upsert(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT (day, model, tenant) DO UPDATE`` adding to the counts.
+
+    Built once per dialect and executed with the rows as parameters (one compiled statement,
+    cached), instead of a new statement per row.
+    """
+    table = cast("Table", ApiUsage.__table__)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=["day", "model", "tenant"],
+        set_={
+            name: table.c[name] + statement.excluded[name]
+            for name in ("requests", "tokens", "pages", "estimated_cost")
+        },
+    )
 
 
 def utc_day(now: datetime) -> date:

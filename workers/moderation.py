@@ -1,7 +1,8 @@
 """The moderation worker: posts and conversations from ``modocr.posts``, moderated in batches.
 
 Texts go as list inputs to ``/v1/moderations``, conversations as a list of conversations to
-``/v1/chat/moderations``; one database transaction per batch (bulk inserts, usage rows);
+``/v1/chat/moderations``; one database transaction per batch (bulk inserts), usage recorded as
+soon as the API answers;
 redeliveries change nothing; recently seen texts reuse their stored verdict.
 """
 
@@ -17,7 +18,14 @@ from pipeline.kafka.runner import ConsumeOptions, Outcome
 from pipeline.mistral.client import estimate_tokens
 from pipeline.mistral.wire import ChatMessage
 from pipeline.results import ItemResult, existing_keys, key_of, sha256_hex, store_results
-from pipeline.usage import Usage, budget_error, paused_tenants, record_usage, split_usage, utc_day
+from pipeline.usage import (
+    Usage,
+    budget_error,
+    paused_tenants,
+    record_usage_now,
+    split_usage,
+    utc_day,
+)
 from pipeline.worker import ConsumerSpec
 from schemas.posts import POST_ADAPTER, ConversationPost, TextPost
 
@@ -34,6 +42,7 @@ def _options(settings: Settings) -> ConsumeOptions:
     return ConsumeOptions(
         batch_max=settings.worker.moderation_batch_max,
         concurrency=settings.worker.moderation_concurrency,
+        linger_s=settings.worker.moderation_linger_s,
         retry_pause_s=settings.worker.retry_pause_s,
         shutdown_grace_s=settings.worker.shutdown_grace_s,
     )
@@ -73,7 +82,7 @@ async def handle(ctx: Context, batch: list[Decoded[Post]]) -> list[Outcome]:
     now = datetime.now(UTC)
     settings = ctx.settings
     dedupe = dedupe_for(ctx.mistral, settings.worker)
-    async with ctx.database.sessions() as session:
+    async with ctx.database.autocommit() as session:
         with translate_db_errors():
             existing = await existing_keys(session, [d.message for d in batch])
             paused = await paused_tenants(
@@ -104,12 +113,13 @@ async def handle(ctx: Context, batch: list[Decoded[Post]]) -> list[Outcome]:
     by_position = dict(todo)
     send = plan.to_send(by_position)
     moderated, usages = await _moderate(ctx, [by_position[p] for p in send])
+    await record_usage_now(ctx.database, usages, settings.usage.prices, day=utc_day(now))
     results = dict(zip(send, moderated, strict=True))
     for position, reuse in plan.reused.items():
         results[position] = _result(
             by_position[position], reuse.judgement, reuse.model, reuse.item_id
         )
-    stored = await _store(ctx, results, plan, by_position, usages, now)
+    stored = await _store(ctx, results, plan, by_position)
     dedupe.remember(plan, stored)
     for position, _ in todo:
         outcomes[position] = None
@@ -123,10 +133,8 @@ async def _store(
     results: dict[int, ItemResult],
     plan: DedupePlan,
     by_position: dict[int, Decoded[Post]],
-    usages: list[Usage],
-    now: datetime,
 ) -> dict[int, int]:
-    """One transaction: the results, then the batch's repeats (reusing them), then usage.
+    """One transaction: the results, then the batch's repeats (reusing them).
 
     Returns the ids of the items created, by batch position.
     """
@@ -154,7 +162,6 @@ async def _store(
                 retention=ctx.retention,
                 flagged_topic=settings.topics.flagged,
             )
-            await record_usage(session, usages, settings.usage.prices, day=utc_day(now))
     if any(r.judgement.flagged for r in [*results.values(), *followers]):
         ctx.outbox_staged.set()
     return {

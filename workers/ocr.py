@@ -25,7 +25,7 @@ from pipeline.results import (
     sha256_hex,
     store_result,
 )
-from pipeline.usage import Usage, budget_error, paused_tenants, record_usage, utc_day
+from pipeline.usage import Usage, budget_error, paused_tenants, record_usage_now, utc_day
 from pipeline.worker import ConsumerSpec
 from schemas.documents import DOCUMENT_ADAPTER, InlineDocument, UrlDocument
 
@@ -60,7 +60,7 @@ async def handle(ctx: Context, batch: list[Decoded[Document]]) -> list[Outcome]:
 async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
     message = decoded.message
     now = datetime.now(UTC)
-    async with ctx.database.sessions() as session:
+    async with ctx.database.autocommit() as session:
         with translate_db_errors():
             if key_of(message) in await existing_keys(session, [message]):
                 return None  # a redelivery: the stored result stands
@@ -99,11 +99,13 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
             )
         )
         if len(response.pages) > ctx.settings.limits.max_pages:
+            await _record_usage(ctx, usages, now)  # billed all the same
             return UnsupportedContentError(
                 f"document has {len(response.pages)} pages, over the limit of "
                 f"{ctx.settings.limits.max_pages}"
             )
         pages, model = await _moderate_pages(ctx, response, message.tenant, usages)
+        await _record_usage(ctx, usages, now)
     judgements = [p.judgement for p in pages if p.judgement is not None]
     text = "\n\n".join(p.markdown for p in pages)
     result = ItemResult(
@@ -129,10 +131,13 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
                 retention=ctx.retention,
                 flagged_topic=ctx.settings.topics.flagged,
             )
-            await record_usage(session, usages, ctx.settings.usage.prices, day=utc_day(now))
     if result.judgement.flagged:
         ctx.outbox_staged.set()
     return None
+
+
+async def _record_usage(ctx: Context, usages: list[Usage], now: datetime) -> None:
+    await record_usage_now(ctx.database, usages, ctx.settings.usage.prices, day=utc_day(now))
 
 
 async def _stored(

@@ -51,10 +51,16 @@ class Database:
 
     ``sessions`` is ``async_sessionmaker(engine, expire_on_commit=False)``: one session per
     message or request, ``async with db.sessions.begin() as session: ...``.
+
+    ``autocommit`` is for lookups and single-statement writes that need no transaction of their
+    own (a worker's checks before it calls the API, a usage upsert): on PostgreSQL each
+    statement commits on its own, which saves the ``BEGIN`` and ``COMMIT`` round trips and
+    holds row locks only for the statement; on SQLite it is ``sessions`` (commit explicitly).
     """
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    autocommit: async_sessionmaker[AsyncSession]
 
     @property
     def dialect(self) -> str:
@@ -87,34 +93,48 @@ def database_url(url: str | SecretStr) -> URL:
 
 @asynccontextmanager
 async def open_database(
-    url: str | SecretStr, *, echo: bool = False, foreign_keys: bool = True
+    url: str | SecretStr, *, echo: bool = False, foreign_keys: bool = True, pool_size: int = 5
 ) -> AsyncIterator[Database]:
     """Create the engine, check that the database answers, yield it; dispose it on exit.
 
     SQLite (aiosqlite): WAL journal, ``foreign_keys=ON``, ``busy_timeout``, real
     ``BEGIN``/SAVEPOINT transactions; the file's directory is created if missing.
-    PostgreSQL (asyncpg): ``pool_pre_ping``. Statement parameters are never shown in
-    error messages (they may hold content, see ZDR). ``foreign_keys=False`` is for
-    migrations only (SQLite would cascade or refuse while alembic rebuilds a table).
+    PostgreSQL (asyncpg): ``pool_size`` connections kept, as many more opened on demand (and
+    closed on return). No ``pool_pre_ping`` (a round trip per checkout); a connection that
+    turns out dead raises a disconnect error, which invalidates the pool's connections and
+    becomes ``DatabaseUnavailableError``, so the caller's retry gets a fresh one. Statement
+    parameters are never shown in error messages (they may hold content, see ZDR).
+    ``foreign_keys=False`` is for migrations only (SQLite would cascade or refuse while
+    alembic rebuilds a table).
 
     Raises:
         ConfigError: the URL is unusable.
         DatabaseUnavailableError: the database did not answer.
     """
     parsed = database_url(url)
-    engine = _create_engine(parsed, echo=echo, foreign_keys=foreign_keys)
+    engine = _create_engine(parsed, echo=echo, foreign_keys=foreign_keys, pool_size=pool_size)
     try:
         with translate_db_errors():
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
-        yield Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        autocommit = (
+            async_sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            )
+            if engine.dialect.name == "postgresql"
+            else sessions
+        )
+        yield Database(engine, sessions, autocommit)
     finally:
         await engine.dispose()
 
 
-def _create_engine(url: URL, *, echo: bool, foreign_keys: bool) -> AsyncEngine:
+def _create_engine(url: URL, *, echo: bool, foreign_keys: bool, pool_size: int) -> AsyncEngine:
     if url.get_backend_name() == "postgresql":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
+        return create_async_engine(
+            url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size
+        )
     _ensure_parent_dir(url)
     engine = create_async_engine(url, echo=echo, hide_parameters=True)
 

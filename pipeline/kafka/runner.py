@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -48,10 +50,17 @@ MAX_BACKOFF_S = 60.0
 
 @dataclass(frozen=True)
 class ConsumeOptions:
-    """How many records go to one handler call and how many calls run at once."""
+    """How many records go to one handler call and how many calls run at once.
+
+    ``linger_s``: while another batch is in flight, a batch that is not full waits up to this
+    long for more records (the oldest record's wait). With nothing in flight a batch leaves at
+    once, so a quiet pipeline adds no delay; under load, batches fill up instead of leaving as
+    many small ones, each paying the per-request and per-transaction costs.
+    """
 
     batch_max: int = 1
     concurrency: int = 1
+    linger_s: float = 0.0
     retry_pause_s: float = 5.0
     shutdown_grace_s: float = 15.0
     burst: bool = False
@@ -72,7 +81,8 @@ class ConsumeStats:
 @dataclass
 class _State(Generic[T]):
     offsets: dict[TP, PartitionOffsets] = field(default_factory=dict)
-    queue: deque[Delivery] = field(default_factory=deque)
+    queue: deque[tuple[float, Delivery]] = field(default_factory=deque)
+    """Records waiting for a batch, with the monotonic time they were fetched."""
     backoff: dict[TP, int] = field(default_factory=dict)
     in_flight: int = 0
 
@@ -128,14 +138,15 @@ class Runner(Generic[T]):
         while not stop.is_set():
             self._apply_pauses(buffered=len(state.queue) + state.in_flight >= limit)
             fetched = await self._consumer.getmany(
-                timeout_ms=POLL_TIMEOUT_MS, max_records=self._options.batch_max * 4
+                timeout_ms=self._poll_timeout_ms(), max_records=self._options.batch_max * 4
             )
+            now = time.monotonic()
             for tp, records in fetched.items():
                 key = (tp.topic, tp.partition)
                 offsets = state.offsets.setdefault(key, PartitionOffsets())
                 for record in records:
                     offsets.add(record.offset)
-                    state.queue.append(_delivery(record))
+                    state.queue.append((now, _delivery(record)))
                     self.stats.consumed += 1
             self._dispatch(tasks)
             await self._commit()
@@ -143,11 +154,26 @@ class Runner(Generic[T]):
                 logger.info("%s: burst done, input drained", self._name)
                 return
 
+    def _poll_timeout_ms(self) -> int:
+        """Poll no longer than until the waiting partial batch's linger ends."""
+        state = self._state
+        if not state.queue or state.in_flight >= self._options.concurrency:
+            return POLL_TIMEOUT_MS
+        left_s = state.queue[0][0] + self._options.linger_s - time.monotonic()
+        return max(1, min(POLL_TIMEOUT_MS, math.ceil(left_s * 1000)))
+
     def _dispatch(self, tasks: asyncio.TaskGroup) -> None:
         state = self._state
-        while state.queue and state.in_flight < self._options.concurrency:
+        options = self._options
+        while state.queue and state.in_flight < options.concurrency:
+            if (
+                len(state.queue) < options.batch_max
+                and state.in_flight > 0
+                and time.monotonic() - state.queue[0][0] < options.linger_s
+            ):
+                return  # not full, others in flight: wait for more records (bounded)
             batch = [
-                state.queue.popleft() for _ in range(min(self._options.batch_max, len(state.queue)))
+                state.queue.popleft()[1] for _ in range(min(options.batch_max, len(state.queue)))
             ]
             state.in_flight += 1
             self.stats.batches += 1
@@ -318,7 +344,9 @@ class Runner(Generic[T]):
     async def _on_revoked(self, revoked: set[TP]) -> None:
         """Finish in-flight work of the revoked partitions (bounded), commit, forget them."""
         state = self._state
-        state.queue = deque(d for d in state.queue if (d.topic, d.partition) not in revoked)
+        state.queue = deque(
+            (at, d) for at, d in state.queue if (d.topic, d.partition) not in revoked
+        )
         await self._wait_until(
             lambda: not any(state.offsets[tp].in_flight for tp in revoked if tp in state.offsets),
             min(self._options.shutdown_grace_s, 10.0),

@@ -216,10 +216,12 @@ async def test_bad_input_is_dead_lettered_and_recorded(ctx: Context, broker: str
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("workers", ["all", "moderation,relay"])
 async def test_run_burst_drains_and_exits_zero(
-    settings: Settings, ctx: Context, broker: str
+    settings: Settings, ctx: Context, broker: str, workers: str
 ) -> None:
-    """`modocr run --burst` as a process: consumes what is there, then exits 0."""
+    """`modocr run --burst` as a process: consumes what is there, then exits 0; ``--worker``
+    takes all of them or a list."""
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     topics = ctx.settings.topics
     posts = [
@@ -234,11 +236,19 @@ async def test_run_burst_drains_and_exits_zero(
         "pipeline",
         "run",
         "--burst",
+        "--worker",
+        workers,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     async with asyncio.timeout(180):
         _, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()[-2000:]
+    report = stderr.decode()
+    assert process.returncode == 0, report[-2000:]
     assert len(await items_of(ctx, tenant)) == 20
+    ran = {line.split(":")[0] for line in report.splitlines() if ":" in line}
+    expected = {"moderation", "relay"} | ({"ocr"} if workers == "all" else set())
+    assert expected <= ran, report[-2000:]
+    if workers != "all":
+        assert "ocr" not in ran

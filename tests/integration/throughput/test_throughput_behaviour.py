@@ -24,6 +24,7 @@ from pipeline.usage import BudgetExhaustedError, Usage, paused_tenants, record_u
 from schemas.documents import InlineDocument
 from schemas.posts import TextPost
 from tests.kafka_fixtures import pipeline_settings
+from tests.polling import eventually
 from workers import moderation, ocr
 
 if TYPE_CHECKING:
@@ -205,6 +206,57 @@ async def test_runner_reports_its_share_of_the_partitions(
         async with asyncio.timeout(60):
             await runner.run(asyncio.Event())
     assert (6, 6) in seen
+
+
+async def test_partial_batch_lingers_while_another_is_in_flight(
+    broker: str, topics: TopicSettings, ctx: Context
+) -> None:
+    """With a batch in flight, records that arrive in pieces wait (up to ``linger_s``) and
+    leave as one full batch; with nothing in flight a batch leaves at once."""
+    await create_topics(ctx.settings, broker)
+    sizes: list[int] = []
+    first_started, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(batch: list[Decoded[bytes | None]]) -> list[Outcome]:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            first_started.set()
+            await release.wait()
+        elif len(sizes) == 2:
+            release.set()
+        return [None for _ in batch]
+
+    async def dead_letter(*_: object) -> None:
+        raise AssertionError
+
+    def posts(count: int) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
+        return [record_for(topics.posts, _post("linger", "hello")) for _ in range(count)]
+
+    async with open_consumer(
+        broker, f"g-{uuid.uuid4().hex}", session_timeout_ms=6000, heartbeat_interval_ms=1000
+    ) as consumer:
+        runner: Runner[bytes | None] = Runner(
+            consumer,
+            [topics.posts],
+            lambda raw: raw,
+            handle,
+            dead_letter,
+            ConsumeOptions(batch_max=8, concurrency=2, linger_s=60.0, burst=True),
+        )
+        async with asyncio.timeout(90), asyncio.TaskGroup() as tasks:
+            running = tasks.create_task(runner.run(asyncio.Event()))
+            await send(ctx.publisher, posts(1))
+            await first_started.wait()  # alone: it did not linger
+            await send(ctx.publisher, posts(3))
+
+            async def consumed_four() -> bool:
+                return runner.stats.consumed == 4
+
+            await eventually(consumed_four, timeout_s=30)
+            await send(ctx.publisher, posts(5))
+            stats = await running
+    assert sizes == [1, 8], "the 3 early records should have waited for the full batch"
+    assert stats.handled == 9
 
 
 async def test_identical_document_reuses_pages_and_ocr_usage_is_recorded(

@@ -30,6 +30,25 @@ def test_insult_is_flagged(moderation_engine: ModerationEngine) -> None:
     assert verdict.flags["hate_and_discrimination"] is True
 
 
+def test_profanity_matches_the_libraries_own_prediction(
+    moderation_engine: ModerationEngine,
+) -> None:
+    """The stacked linear computation gives alt-profanity-check's ``predict_prob`` numbers."""
+    texts = [
+        "You are a fucking idiot.",
+        "Shut up, you stupid bitch.",
+        "The meeting is moved to Thursday at 10am.",
+        "",
+        "Ünïcödé тест 🙂 " * 40,
+        "go to hell you piece of shit " * 100,
+    ]
+    ours = moderation_engine.profanity(texts)
+    reference = moderation_engine._profanity.reference(texts).tolist()
+    assert ours == pytest.approx(reference, abs=1e-9)
+    assert ours[0] > 0.9
+    assert ours[2] < 0.1
+
+
 def test_benign_text_is_not_flagged(moderation_engine: ModerationEngine) -> None:
     """An ordinary sentence flags nothing and scores low everywhere."""
     verdict = _one(moderation_engine, "The meeting is moved to Thursday at 10am.")

@@ -1,0 +1,128 @@
+"""The latency scenario's load generator and observer, in a process of its own.
+
+Producing posts at a steady rate and timing the flagged events that come back is the
+measuring instrument, not the system under test: run in the workers' event loop, it would
+take CPU from them and, worse, time events late whenever the workers keep the loop busy. So
+it runs in a child process (``multiprocessing`` spawn) and reports wall-clock times, which
+the parent compares with the database's timestamps for the per-stage breakdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bench.harness import make_posts
+from pipeline.kafka.client import Publisher, open_consumer, open_producer
+from pipeline.submit import record_for
+from schemas.flagged import FLAGGED_ADAPTER
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to send, where, how fast; and where the flagged events come back."""
+
+    bootstrap: str
+    posts_topic: str
+    flagged_topic: str
+    rate: float
+    duration_s: float
+    offensive: float = 0.2
+    tenant: str = "bench"
+    seed: int = 11
+    """Not the seed of other posts of the run: their texts would be deduplicated."""
+    warm_up_s: float = 8.0
+    """Time for the consumer groups to join (Tansu holds a join about half the session
+    timeout) before the first post."""
+    drain_s: float = 3.0
+    compression_type: str | None = "lz4"
+
+
+@dataclass
+class LoadResult:
+    """Wall-clock (``time.time()``) send and receive times by post id."""
+
+    sent: dict[str, float]
+    received: dict[str, float]
+
+
+def run_load(plan: LoadPlan, results: Connection) -> None:
+    """Child process entry point: run the plan, send the ``LoadResult`` back."""
+    results.send(asyncio.run(_run(plan)))
+    results.close()
+
+
+async def _run(plan: LoadPlan) -> LoadResult:
+    result = LoadResult({}, {})
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(_watch(plan, result, stop))
+        tasks.create_task(_load(plan, result, stop))
+    return result
+
+
+async def _watch(plan: LoadPlan, result: LoadResult, stop: asyncio.Event) -> None:
+    async with open_consumer(
+        plan.bootstrap,
+        f"bench.watch.{uuid.uuid4().hex[:8]}",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        fetch_max_wait_ms=5,
+    ) as consumer:
+        consumer.subscribe([plan.flagged_topic])
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=20)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    event = FLAGGED_ADAPTER.validate_json(record.value)
+                    result.received.setdefault(event.external_id, now)
+
+
+async def _load(plan: LoadPlan, result: LoadResult, stop: asyncio.Event) -> None:
+    """Send chunks every 10 ms, each without waiting for the previous one's acknowledgement,
+    so that the generator keeps its pace."""
+    posts = make_posts(
+        int(plan.rate * plan.duration_s),
+        tenant=plan.tenant,
+        offensive=plan.offensive,
+        seed=plan.seed,
+        prefix="load-",
+    )
+    step = max(1, int(plan.rate * 0.01))
+    chunks = [
+        (
+            [p.id for p in posts[i : i + step]],
+            [record_for(plan.posts_topic, p) for p in posts[i : i + step]],
+        )
+        for i in range(0, len(posts), step)
+    ]
+    del posts
+    gc.collect()
+    gc.freeze()  # long-lived setup objects: out of the collector's way
+    async with open_producer(
+        plan.bootstrap, compression_type=plan.compression_type, linger_ms=0
+    ) as producer:
+        publisher = Publisher(producer)
+        await asyncio.sleep(plan.warm_up_s)
+        started = time.monotonic()
+        pending: set[asyncio.Task[Any]] = set()
+        for number, (ids, records) in enumerate(chunks):
+            due = started + number * step / plan.rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            now = time.time()
+            for post_id in ids:
+                result.sent[post_id] = now
+            task = asyncio.create_task(publisher.publish_many(records))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.gather(*pending)
+        await asyncio.sleep(plan.drain_s)
+    stop.set()
