@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -116,6 +115,7 @@ class Runner(Generic[T]):
         self._assigned = asyncio.Event()
         self._progress = asyncio.Event()
         self._stop = asyncio.Event()
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     async def run(self, stop: asyncio.Event) -> ConsumeStats:
         """Consume until ``stop`` is set (or, in burst mode, the topics are drained)."""
@@ -129,6 +129,7 @@ class Runner(Generic[T]):
         except* _GraceExpiredError:
             logger.warning("%s: unfinished work cancelled; it will be redelivered", self._name)
         finally:
+            self._cancel_linger()
             await self._commit()
         return self.stats
 
@@ -138,7 +139,7 @@ class Runner(Generic[T]):
         while not stop.is_set():
             self._apply_pauses(buffered=len(state.queue) + state.in_flight >= limit)
             fetched = await self._consumer.getmany(
-                timeout_ms=self._poll_timeout_ms(), max_records=self._options.batch_max * 4
+                timeout_ms=POLL_TIMEOUT_MS, max_records=self._options.batch_max * 4
             )
             now = time.monotonic()
             for tp, records in fetched.items():
@@ -154,30 +155,34 @@ class Runner(Generic[T]):
                 logger.info("%s: burst done, input drained", self._name)
                 return
 
-    def _poll_timeout_ms(self) -> int:
-        """Poll no longer than until the waiting partial batch's linger ends."""
-        state = self._state
-        if not state.queue or state.in_flight >= self._options.concurrency:
-            return POLL_TIMEOUT_MS
-        left_s = state.queue[0][0] + self._options.linger_s - time.monotonic()
-        return max(1, min(POLL_TIMEOUT_MS, math.ceil(left_s * 1000)))
-
     def _dispatch(self, tasks: asyncio.TaskGroup) -> None:
         state = self._state
         options = self._options
         while state.queue and state.in_flight < options.concurrency:
-            if (
-                len(state.queue) < options.batch_max
-                and state.in_flight > 0
-                and time.monotonic() - state.queue[0][0] < options.linger_s
-            ):
-                return  # not full, others in flight: wait for more records (bounded)
+            left_s = state.queue[0][0] + options.linger_s - time.monotonic()
+            if len(state.queue) < options.batch_max and state.in_flight > 0 and left_s > 0:
+                # Not full, others in flight: wait for more records, until the linger ends.
+                if self._linger_timer is None:
+                    self._linger_timer = asyncio.get_running_loop().call_later(
+                        left_s, self._linger_over, tasks
+                    )
+                return
             batch = [
                 state.queue.popleft()[1] for _ in range(min(options.batch_max, len(state.queue)))
             ]
             state.in_flight += 1
             self.stats.batches += 1
             tasks.create_task(self._process(batch, tasks))
+
+    def _linger_over(self, tasks: asyncio.TaskGroup) -> None:
+        self._linger_timer = None
+        if not self._stop.is_set():
+            self._dispatch(tasks)
+
+    def _cancel_linger(self) -> None:
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
 
     async def _process(self, batch: list[Delivery], tasks: asyncio.TaskGroup) -> None:
         try:
@@ -322,6 +327,7 @@ class Runner(Generic[T]):
     async def _finish_in_flight(self) -> None:
         """On stop: wait for running handlers within the grace period, then give up on them."""
         self._state.queue.clear()
+        self._cancel_linger()
         await self._wait_until(lambda: not self._state.in_flight, self._options.shutdown_grace_s)
         await self._commit()
         if self._state.in_flight:

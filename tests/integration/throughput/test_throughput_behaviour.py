@@ -259,6 +259,50 @@ async def test_partial_batch_lingers_while_another_is_in_flight(
     assert stats.handled == 9
 
 
+async def test_partial_batch_leaves_when_its_linger_ends(
+    broker: str, topics: TopicSettings, ctx: Context
+) -> None:
+    """The wait is bounded: a partial batch leaves after ``linger_s`` though another batch is
+    still in flight and no more records come."""
+    await create_topics(ctx.settings, broker)
+    sizes: list[int] = []
+    first_started, release = asyncio.Event(), asyncio.Event()
+
+    async def handle(batch: list[Decoded[bytes | None]]) -> list[Outcome]:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            first_started.set()
+            await release.wait()
+        else:
+            release.set()
+        return [None for _ in batch]
+
+    async def dead_letter(*_: object) -> None:
+        raise AssertionError
+
+    async with open_consumer(
+        broker, f"g-{uuid.uuid4().hex}", session_timeout_ms=6000, heartbeat_interval_ms=1000
+    ) as consumer:
+        runner: Runner[bytes | None] = Runner(
+            consumer,
+            [topics.posts],
+            lambda raw: raw,
+            handle,
+            dead_letter,
+            ConsumeOptions(batch_max=8, concurrency=2, linger_s=0.3, burst=True),
+        )
+        async with asyncio.timeout(90), asyncio.TaskGroup() as tasks:
+            running = tasks.create_task(runner.run(asyncio.Event()))
+            await send(ctx.publisher, [record_for(topics.posts, _post("linger", "hello"))])
+            await first_started.wait()
+            await send(
+                ctx.publisher, [record_for(topics.posts, _post("linger", "hi")) for _ in range(3)]
+            )
+            stats = await running
+    assert sizes == [1, 3]
+    assert stats.handled == 4
+
+
 async def test_identical_document_reuses_pages_and_ocr_usage_is_recorded(
     ctx: Context, local_api: LocalApi
 ) -> None:
