@@ -24,6 +24,11 @@ from schemas.flagged import FLAGGED_ADAPTER
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    from schemas.posts import TextPost
+
+
+WARM_UP_PREFIX = "warm-up-"
+
 
 @dataclass(frozen=True)
 class LoadPlan:
@@ -38,9 +43,11 @@ class LoadPlan:
     tenant: str = "bench"
     seed: int = 11
     """Not the seed of other posts of the run: their texts would be deduplicated."""
-    warm_up_s: float = 8.0
-    """Time for the consumer groups to join (Tansu holds a join about half the session
-    timeout) before the first post."""
+    warm_up_posts: int = 32
+    """Offensive posts sent first, not measured: the load starts once all their flagged events
+    are back (the consumer groups have joined, Tansu holding each join about half the
+    session timeout, and every connection of the pipeline is open)."""
+    warm_up_timeout_s: float = 120.0
     drain_s: float = 3.0
     compression_type: str | None = "lz4"
 
@@ -59,16 +66,30 @@ def run_load(plan: LoadPlan, results: Connection) -> None:
     results.close()
 
 
+@dataclass
+class _WarmUp:
+    """The warm-up posts not yet seen flagged; ``done`` once there are none."""
+
+    pending: set[str]
+    done: asyncio.Event
+
+
 async def _run(plan: LoadPlan) -> LoadResult:
     result = LoadResult({}, {})
     stop = asyncio.Event()
+    posts = make_posts(
+        plan.warm_up_posts, tenant="warm-up", offensive=1.0, seed=3, prefix=WARM_UP_PREFIX
+    )
+    warm_up = _WarmUp({p.id for p in posts}, asyncio.Event())
     async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(_watch(plan, result, stop))
-        tasks.create_task(_load(plan, result, stop))
+        tasks.create_task(_watch(plan, result, warm_up, stop))
+        tasks.create_task(_load(plan, result, (posts, warm_up), stop))
+    for post_id in [k for k in result.received if k.startswith(WARM_UP_PREFIX)]:
+        del result.received[post_id]
     return result
 
 
-async def _watch(plan: LoadPlan, result: LoadResult, stop: asyncio.Event) -> None:
+async def _watch(plan: LoadPlan, result: LoadResult, warm_up: _WarmUp, stop: asyncio.Event) -> None:
     async with open_consumer(
         plan.bootstrap,
         f"bench.watch.{uuid.uuid4().hex[:8]}",
@@ -84,9 +105,17 @@ async def _watch(plan: LoadPlan, result: LoadResult, stop: asyncio.Event) -> Non
                 for record in records:
                     event = FLAGGED_ADAPTER.validate_json(record.value)
                     result.received.setdefault(event.external_id, now)
+                    warm_up.pending.discard(event.external_id)
+            if not warm_up.pending:
+                warm_up.done.set()
 
 
-async def _load(plan: LoadPlan, result: LoadResult, stop: asyncio.Event) -> None:
+async def _load(
+    plan: LoadPlan,
+    result: LoadResult,
+    warm_up: tuple[list[TextPost], _WarmUp],
+    stop: asyncio.Event,
+) -> None:
     """Send chunks every 10 ms, each without waiting for the previous one's acknowledgement,
     so that the generator keeps its pace."""
     posts = make_posts(
@@ -111,7 +140,12 @@ async def _load(plan: LoadPlan, result: LoadResult, stop: asyncio.Event) -> None
         plan.bootstrap, compression_type=plan.compression_type, linger_ms=0
     ) as producer:
         publisher = Publisher(producer)
-        await asyncio.sleep(plan.warm_up_s)
+        # Measure once all the warm-up posts came back flagged (the groups read from the
+        # earliest offset, so posts sent before they formed are not missed).
+        warm_up_posts, seen = warm_up
+        await publisher.publish_many([record_for(plan.posts_topic, p) for p in warm_up_posts])
+        async with asyncio.timeout(plan.warm_up_timeout_s):
+            await seen.done.wait()
         started = time.monotonic()
         pending: set[asyncio.Task[Any]] = set()
         for number, (ids, records) in enumerate(chunks):
