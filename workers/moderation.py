@@ -1,9 +1,9 @@
 """The moderation worker: posts and conversations from ``modocr.posts``, moderated in batches.
 
 Texts go as list inputs to ``/v1/moderations``, conversations as a list of conversations to
-``/v1/chat/moderations``; one database transaction per batch (bulk inserts), usage recorded as
-soon as the API answers;
-redeliveries change nothing; recently seen texts reuse their stored verdict.
+``/v1/chat/moderations``; usage is recorded as soon as the API answers, the results in one
+database transaction per batch (bulk inserts); redeliveries change nothing; recently seen texts
+reuse their stored verdict.
 """
 
 from __future__ import annotations
