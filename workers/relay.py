@@ -26,10 +26,21 @@ logger = logging.getLogger(__name__)
 
 
 async def relay_once(ctx: Context) -> int:
-    """Publish one batch of unpublished outbox rows; return how many."""
+    """Publish one batch of unpublished outbox rows; return how many.
+
+    The rows are marked published in the transaction that holds them while they are sent:
+    on PostgreSQL as they are claimed (one statement), on SQLite after the broker's
+    acknowledgement (an SQLite write would hold the whole database while publishing).
+    """
+    limit = ctx.settings.worker.relay_batch
+    marked = ctx.database.dialect == "postgresql"
     with translate_db_errors():
         async with ctx.database.sessions.begin() as session:
-            rows = await queries.claim_unpublished_outbox(session, ctx.settings.worker.relay_batch)
+            rows = await (
+                queries.claim_and_mark_outbox(session, limit, utcnow())
+                if marked
+                else queries.claim_unpublished_outbox(session, limit)
+            )
             if not rows:
                 return 0
             await ctx.publisher.publish_many(
@@ -43,7 +54,8 @@ async def relay_once(ctx: Context) -> int:
                     for row in rows
                 ]
             )
-            await queries.mark_published(session, [row.id for row in rows], utcnow())
+            if not marked:
+                await queries.mark_published(session, [row.id for row in rows], utcnow())
             return len(rows)
 
 

@@ -124,6 +124,32 @@ async def claim_unpublished_outbox(session: AsyncSession, limit: int) -> list[Ou
         return list((await session.execute(statement)).scalars())
 
 
+async def claim_and_mark_outbox(session: AsyncSession, limit: int, when: datetime) -> list[Outbox]:
+    """PostgreSQL: ``claim_unpublished_outbox`` and ``mark_published`` in one statement.
+
+    ``UPDATE … SET published_at = when WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``:
+    the rows stay locked, and marked only within the caller's transaction, so a publish that
+    fails rolls the mark back with it; one round trip instead of two. Oldest first.
+    """
+    claimed = (
+        select(Outbox.id)
+        .where(Outbox.published_at.is_(None))
+        .order_by(Outbox.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(Outbox)
+        .where(Outbox.id.in_(claimed.scalar_subquery()))
+        .values(published_at=when)
+        .returning(Outbox)
+        .execution_options(synchronize_session=False)
+    )
+    with translate_db_errors():
+        rows = list((await session.execute(statement)).scalars())
+    return sorted(rows, key=lambda row: row.id)
+
+
 async def mark_published(session: AsyncSession, ids: Sequence[int], when: datetime) -> int:
     """Set ``published_at`` on the given, still unpublished, outbox rows; return how many."""
     if not ids:

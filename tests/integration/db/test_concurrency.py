@@ -7,6 +7,7 @@ wrote afterwards.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -67,6 +68,27 @@ async def test_relays_claim_disjoint_rows(database: Database, outbox_rows: list[
     assert len(mine) == len(theirs) == 2
     assert mine.isdisjoint(theirs)
     assert mine | theirs == set(outbox_rows)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_claim_and_mark_holds_disjoint_rows_until_commit(
+    database: Database, outbox_rows: list[str]
+) -> None:
+    """Two relays claim-and-mark disjoint rows, oldest first; a rolled-back claim (a failed
+    publish) leaves its rows unpublished for the next one."""
+    when = datetime.now(UTC)
+    async with database.sessions() as first, database.sessions() as second:
+        async with first.begin():
+            mine = await queries.claim_and_mark_outbox(first, 2, when)
+            async with second.begin():
+                theirs = await queries.claim_and_mark_outbox(second, 2, when)
+            assert [row.event_id for row in mine] == outbox_rows[:2]
+            assert [row.event_id for row in theirs] == outbox_rows[2:]
+            assert all(row.published_at == when for row in mine + theirs)
+            await first.rollback()  # the publish failed
+        async with first.begin():
+            again = await queries.claim_and_mark_outbox(first, 10, when)
+    assert [row.event_id for row in again] == outbox_rows[:2]
 
 
 async def test_stale_flag_update_is_a_conflict(database: Database, flag_id: int) -> None:
