@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,9 +29,10 @@ from tests.polling import eventually
 from workers import moderation, ocr
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from pipeline.settings import Settings, TopicSettings
+    from pipeline.submit import Record
     from pipeline.worker import Context
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -177,6 +179,57 @@ async def test_budget_resumes_in_the_next_window(
             assert await paused_tenants(session, [tenant], settings.usage, now=now) == expected
 
 
+@contextlib.asynccontextmanager
+async def _posts_runner(
+    broker: str,
+    topics: TopicSettings,
+    handle: Callable[[list[Decoded[bytes | None]]], Awaitable[list[Outcome]]],
+    options: ConsumeOptions,
+    *,
+    on_assignment: Callable[[int, int], None] | None = None,
+) -> AsyncIterator[Runner[bytes | None]]:
+    """A runner over the posts topic, raw values, in a group of its own; nothing dead-letters."""
+
+    async def dead_letter(*_: object) -> None:
+        raise AssertionError
+
+    async with open_consumer(
+        broker, f"g-{uuid.uuid4().hex}", session_timeout_ms=6000, heartbeat_interval_ms=1000
+    ) as consumer:
+        yield Runner(
+            consumer,
+            [topics.posts],
+            lambda raw: raw,
+            handle,
+            dead_letter,
+            options,
+            on_assignment=on_assignment,
+        )
+
+
+class _FirstHeld:
+    """A handler that records batch sizes and keeps the first batch in flight until the next
+    batch arrives."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+        self.first_started = asyncio.Event()
+        self._release = asyncio.Event()
+
+    async def __call__(self, batch: list[Decoded[bytes | None]]) -> list[Outcome]:
+        self.sizes.append(len(batch))
+        if len(self.sizes) == 1:
+            self.first_started.set()
+            await self._release.wait()
+        else:
+            self._release.set()
+        return [None for _ in batch]
+
+
+def _linger_posts(topics: TopicSettings, count: int) -> list[Record]:
+    return [record_for(topics.posts, _post("linger", "hello")) for _ in range(count)]
+
+
 async def test_runner_reports_its_share_of_the_partitions(
     broker: str, topics: TopicSettings, ctx: Context
 ) -> None:
@@ -188,21 +241,13 @@ async def test_runner_reports_its_share_of_the_partitions(
     async def handle(batch: list[Decoded[bytes | None]]) -> list[Outcome]:
         return [None for _ in batch]
 
-    async def dead_letter(*_: object) -> None:
-        raise AssertionError
-
-    async with open_consumer(
-        broker, f"g-{uuid.uuid4().hex}", session_timeout_ms=6000, heartbeat_interval_ms=1000
-    ) as consumer:
-        runner: Runner[bytes | None] = Runner(
-            consumer,
-            [topics.posts],
-            lambda raw: raw,
-            handle,
-            dead_letter,
-            ConsumeOptions(burst=True),
-            on_assignment=lambda held, total: seen.append((held, total)),
-        )
+    async with _posts_runner(
+        broker,
+        topics,
+        handle,
+        ConsumeOptions(burst=True),
+        on_assignment=lambda held, total: seen.append((held, total)),
+    ) as runner:
         async with asyncio.timeout(60):
             await runner.run(asyncio.Event())
     assert (6, 6) in seen
@@ -214,48 +259,25 @@ async def test_partial_batch_lingers_while_another_is_in_flight(
     """With a batch in flight, records that arrive in pieces wait (up to ``linger_s``) and
     leave as one full batch; with nothing in flight a batch leaves at once."""
     await create_topics(ctx.settings, broker)
-    sizes: list[int] = []
-    first_started, release = asyncio.Event(), asyncio.Event()
+    handle = _FirstHeld()
+    options = ConsumeOptions(batch_max=8, concurrency=2, linger_s=60.0, burst=True)
+    async with (
+        _posts_runner(broker, topics, handle, options) as runner,
+        asyncio.timeout(90),
+        asyncio.TaskGroup() as tasks,
+    ):
+        running = tasks.create_task(runner.run(asyncio.Event()))
+        await send(ctx.publisher, _linger_posts(topics, 1))
+        await handle.first_started.wait()  # alone: it did not linger
+        await send(ctx.publisher, _linger_posts(topics, 3))
 
-    async def handle(batch: list[Decoded[bytes | None]]) -> list[Outcome]:
-        sizes.append(len(batch))
-        if len(sizes) == 1:
-            first_started.set()
-            await release.wait()
-        elif len(sizes) == 2:
-            release.set()
-        return [None for _ in batch]
+        async def consumed_four() -> bool:
+            return runner.stats.consumed == 4
 
-    async def dead_letter(*_: object) -> None:
-        raise AssertionError
-
-    def posts(count: int) -> list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]]]]:
-        return [record_for(topics.posts, _post("linger", "hello")) for _ in range(count)]
-
-    async with open_consumer(
-        broker, f"g-{uuid.uuid4().hex}", session_timeout_ms=6000, heartbeat_interval_ms=1000
-    ) as consumer:
-        runner: Runner[bytes | None] = Runner(
-            consumer,
-            [topics.posts],
-            lambda raw: raw,
-            handle,
-            dead_letter,
-            ConsumeOptions(batch_max=8, concurrency=2, linger_s=60.0, burst=True),
-        )
-        async with asyncio.timeout(90), asyncio.TaskGroup() as tasks:
-            running = tasks.create_task(runner.run(asyncio.Event()))
-            await send(ctx.publisher, posts(1))
-            await first_started.wait()  # alone: it did not linger
-            await send(ctx.publisher, posts(3))
-
-            async def consumed_four() -> bool:
-                return runner.stats.consumed == 4
-
-            await eventually(consumed_four, timeout_s=30)
-            await send(ctx.publisher, posts(5))
-            stats = await running
-    assert sizes == [1, 8], "the 3 early records should have waited for the full batch"
+        await eventually(consumed_four, timeout_s=30)
+        await send(ctx.publisher, _linger_posts(topics, 5))
+        stats = await running
+    assert handle.sizes == [1, 8], "the 3 early records should have waited for the full batch"
     assert stats.handled == 9
 
 
@@ -265,41 +287,19 @@ async def test_partial_batch_leaves_when_its_linger_ends(
     """The wait is bounded: a partial batch leaves after ``linger_s`` though another batch is
     still in flight and no more records come."""
     await create_topics(ctx.settings, broker)
-    sizes: list[int] = []
-    first_started, release = asyncio.Event(), asyncio.Event()
-
-    async def handle(batch: list[Decoded[bytes | None]]) -> list[Outcome]:
-        sizes.append(len(batch))
-        if len(sizes) == 1:
-            first_started.set()
-            await release.wait()
-        else:
-            release.set()
-        return [None for _ in batch]
-
-    async def dead_letter(*_: object) -> None:
-        raise AssertionError
-
-    async with open_consumer(
-        broker, f"g-{uuid.uuid4().hex}", session_timeout_ms=6000, heartbeat_interval_ms=1000
-    ) as consumer:
-        runner: Runner[bytes | None] = Runner(
-            consumer,
-            [topics.posts],
-            lambda raw: raw,
-            handle,
-            dead_letter,
-            ConsumeOptions(batch_max=8, concurrency=2, linger_s=0.3, burst=True),
-        )
-        async with asyncio.timeout(90), asyncio.TaskGroup() as tasks:
-            running = tasks.create_task(runner.run(asyncio.Event()))
-            await send(ctx.publisher, [record_for(topics.posts, _post("linger", "hello"))])
-            await first_started.wait()
-            await send(
-                ctx.publisher, [record_for(topics.posts, _post("linger", "hi")) for _ in range(3)]
-            )
-            stats = await running
-    assert sizes == [1, 3]
+    handle = _FirstHeld()
+    options = ConsumeOptions(batch_max=8, concurrency=2, linger_s=0.3, burst=True)
+    async with (
+        _posts_runner(broker, topics, handle, options) as runner,
+        asyncio.timeout(90),
+        asyncio.TaskGroup() as tasks,
+    ):
+        running = tasks.create_task(runner.run(asyncio.Event()))
+        await send(ctx.publisher, _linger_posts(topics, 1))
+        await handle.first_started.wait()
+        await send(ctx.publisher, _linger_posts(topics, 3))
+        stats = await running
+    assert handle.sizes == [1, 3]
     assert stats.handled == 4
 
 
