@@ -12,7 +12,7 @@ import importlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
 
@@ -33,8 +33,29 @@ _FLOOR: Final = 1e-4
 _PII_SCORE: Final = 0.99
 
 
-def _lexicon(*patterns: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(patterns) + r")\b", re.IGNORECASE)
+class _Lexicon(NamedTuple):
+    """A category's phrases: ``pattern`` ignores case; ``lower`` is the same pattern for text
+    already lowercased, which gives the same matches on ASCII text about four times faster
+    (the phrases are lowercase, and ASCII has no letters whose case folding differs)."""
+
+    pattern: re.Pattern[str]
+    lower: re.Pattern[str]
+    base: float
+
+    def score(self, text: str, lowered: str | None) -> float:
+        """``base`` for one hit, +0.03 for each further hit (at most 0.99); 0 without a hit.
+
+        ``lowered``: ``text.lower()`` when ``text`` is ASCII, else ``None``.
+        """
+        found = self.lower.findall(lowered) if lowered is not None else self.pattern.findall(text)
+        return min(0.99, self.base + 0.03 * (len(found) - 1)) if found else 0.0
+
+
+def _lexicon(base: float, *patterns: str) -> _Lexicon:
+    source = r"\b(?:" + "|".join(patterns) + r")\b"
+    if source != source.lower():
+        raise ValueError("lexicon phrases must be lowercase")
+    return _Lexicon(re.compile(source, re.IGNORECASE), re.compile(source), base)
 
 
 _IDENTITY = (
@@ -42,142 +63,122 @@ _IDENTITY = (
     r"hindus|blacks|whites|asians|mexicans|latinos|arabs|immigrants|refugees|migrants|"
     r"foreigners|disabled people)"
 )
-_LEXICONS: Final[dict[str, tuple[re.Pattern[str], float]]] = {
-    "hate_and_discrimination": (
-        _lexicon(
-            rf"(?:all|those|these|the|you) {_IDENTITY} (?:are|should|must|deserve)",
-            rf"{_IDENTITY} are (?:animals|vermin|parasites|subhuman|scum|inferior|disgusting)",
-            r"go back to (?:your|where you) (?:own )?(?:country|came from)",
-            r"subhuman",
-            r"inferior race",
-            r"(?:gas|deport|exterminate) (?:all|the|them)",
-        ),
+_LEXICONS: Final[dict[str, _Lexicon]] = {
+    "hate_and_discrimination": _lexicon(
         0.9,
+        rf"(?:all|those|these|the|you) {_IDENTITY} (?:are|should|must|deserve)",
+        rf"{_IDENTITY} are (?:animals|vermin|parasites|subhuman|scum|inferior|disgusting)",
+        r"go back to (?:your|where you) (?:own )?(?:country|came from)",
+        r"subhuman",
+        r"inferior race",
+        r"(?:gas|deport|exterminate) (?:all|the|them)",
     ),
-    "violence_and_threats": (
-        _lexicon(
-            r"kill (?:you|him|her|them|everyone)",
-            r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) "
-            r"(?:kill|hurt|murder|shoot|stab|beat up|find) (?:you|u|ya|him|her|them|your)",
-            r"hope (?:you|he|she|they) (?:die|dies|get killed)",
-            r"(?:you're|you are) (?:dead|going to die)",
-            r"(?:shoot|stab|strangle|beat up) (?:you|him|her|them)",
-            r"burn (?:your|his|her|their) house",
-            r"watch your back",
-        ),
+    "violence_and_threats": _lexicon(
         0.92,
+        r"kill (?:you|him|her|them|everyone)",
+        r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) "
+        r"(?:kill|hurt|murder|shoot|stab|beat up|find) (?:you|u|ya|him|her|them|your)",
+        r"hope (?:you|he|she|they) (?:die|dies|get killed)",
+        r"(?:you're|you are) (?:dead|going to die)",
+        r"(?:shoot|stab|strangle|beat up) (?:you|him|her|them)",
+        r"burn (?:your|his|her|their) house",
+        r"watch your back",
     ),
-    "sexual": (
-        _lexicon(
-            r"(?:have|having) sex",
-            r"sex with",
-            r"send (?:me )?nudes?",
-            r"nudes?",
-            r"naked",
-            r"porn\w*",
-            r"blow ?jobs?",
-            r"horny",
-            r"dick pics?",
-            r"sexting",
-        ),
+    "sexual": _lexicon(
         0.85,
+        r"(?:have|having) sex",
+        r"sex with",
+        r"send (?:me )?nudes?",
+        r"nudes?",
+        r"naked",
+        r"porn\w*",
+        r"blow ?jobs?",
+        r"horny",
+        r"dick pics?",
+        r"sexting",
     ),
-    "selfharm": (
-        _lexicon(
-            r"kill(?:ing)? myself",
-            r"suicid(?:e|al)",
-            r"end(?:ing)? my (?:own )?life",
-            r"want to die",
-            r"cut(?:ting)? myself",
-            r"self[- ]harm",
-            r"overdose on",
-        ),
+    "selfharm": _lexicon(
         0.9,
+        r"kill(?:ing)? myself",
+        r"suicid(?:e|al)",
+        r"end(?:ing)? my (?:own )?life",
+        r"want to die",
+        r"cut(?:ting)? myself",
+        r"self[- ]harm",
+        r"overdose on",
     ),
-    "dangerous": (
-        _lexicon(
-            r"(?:make|build|assemble) (?:a )?(?:pipe )?(?:bomb|explosives?)",
-            r"nerve agents?",
-            r"bio ?weapons?",
-            r"(?:synthesi[sz]e|cook|make) (?:meth|sarin|ricin|fentanyl)",
-            r"how to make (?:a )?(?:gun|poison)",
-            r"poison (?:someone|him|her|them)",
-        ),
+    "dangerous": _lexicon(
         0.9,
+        r"(?:make|build|assemble) (?:a )?(?:pipe )?(?:bomb|explosives?)",
+        r"nerve agents?",
+        r"bio ?weapons?",
+        r"(?:synthesi[sz]e|cook|make) (?:meth|sarin|ricin|fentanyl)",
+        r"how to make (?:a )?(?:gun|poison)",
+        r"poison (?:someone|him|her|them)",
     ),
-    "criminal": (
-        _lexicon(
-            r"launder(?:ing)? (?:the )?money",
-            r"money laundering",
-            r"steal (?:a|an|your|his|her|their|the)",
-            r"shoplift\w*",
-            r"hack into",
-            r"(?:buy|sell|selling) (?:drugs|cocaine|heroin)",
-            r"counterfeit\w*",
-            r"fake (?:id|passport)s?",
-            r"evade taxes",
-            r"tax evasion",
-            r"credit card fraud",
-            r"break into (?:a|an|his|her|their|the)",
-        ),
+    "criminal": _lexicon(
         0.88,
+        r"launder(?:ing)? (?:the )?money",
+        r"money laundering",
+        r"steal (?:a|an|your|his|her|their|the)",
+        r"shoplift\w*",
+        r"hack into",
+        r"(?:buy|sell|selling) (?:drugs|cocaine|heroin)",
+        r"counterfeit\w*",
+        r"fake (?:id|passport)s?",
+        r"evade taxes",
+        r"tax evasion",
+        r"credit card fraud",
+        r"break into (?:a|an|his|her|their|the)",
     ),
-    "health": (
-        _lexicon(
-            r"diagnos\w*",
-            r"symptoms? of",
-            r"what (?:medication|medicine|dose|dosage)",
-            r"should i take",
-            r"prescription",
-            r"side effects",
-            r"is it safe to take",
-            r"treatment for",
-            r"\d+ ?mg of",
-        ),
+    "health": _lexicon(
         0.75,
+        r"diagnos\w*",
+        r"symptoms? of",
+        r"what (?:medication|medicine|dose|dosage)",
+        r"should i take",
+        r"prescription",
+        r"side effects",
+        r"is it safe to take",
+        r"treatment for",
+        r"\d+ ?mg of",
     ),
-    "financial": (
-        _lexicon(
-            r"should i (?:invest|buy|sell)",
-            r"invest(?:ing)? (?:in|my)",
-            r"stock tips?",
-            r"which stocks?",
-            r"crypto(?:currency|currencies)?",
-            r"bitcoin",
-            r"mortgage",
-            r"retirement (?:savings|fund|account)",
-            r"401\(?k\)?",
-            r"credit score",
-        ),
+    "financial": _lexicon(
         0.75,
+        r"should i (?:invest|buy|sell)",
+        r"invest(?:ing)? (?:in|my)",
+        r"stock tips?",
+        r"which stocks?",
+        r"crypto(?:currency|currencies)?",
+        r"bitcoin",
+        r"mortgage",
+        r"retirement (?:savings|fund|account)",
+        r"401\(?k\)?",
+        r"credit score",
     ),
-    "law": (
-        _lexicon(
-            r"legal advice",
-            r"(?:can|should) i sue",
-            r"su(?:e|ing) (?:him|her|them|my|the)",
-            r"lawsuit",
-            r"lawyer",
-            r"attorney",
-            r"is (?:it|this|that) (?:legal|illegal)",
-            r"custody",
-            r"take (?:him|her|them|you) to court",
-        ),
+    "law": _lexicon(
         0.75,
+        r"legal advice",
+        r"(?:can|should) i sue",
+        r"su(?:e|ing) (?:him|her|them|my|the)",
+        r"lawsuit",
+        r"lawyer",
+        r"attorney",
+        r"is (?:it|this|that) (?:legal|illegal)",
+        r"custody",
+        r"take (?:him|her|them|you) to court",
     ),
-    "jailbreaking": (
-        _lexicon(
-            r"ignore (?:all )?(?:the |your |my )?(?:previous|prior|above|earlier) "
-            r"(?:instructions|prompts?|rules)",
-            r"disregard (?:all |your |the )?(?:previous |prior )?(?:instructions|rules|guidelines)",
-            r"you are now (?:dan|in developer mode|unrestricted)",
-            r"developer mode",
-            r"do anything now",
-            r"jailbreak\w*",
-            r"pretend (?:you have|there are) no (?:rules|restrictions|filters)",
-            r"(?:reveal|print|show) (?:me )?(?:your|the) system prompt",
-        ),
+    "jailbreaking": _lexicon(
         0.95,
+        r"ignore (?:all )?(?:the |your |my )?(?:previous|prior|above|earlier) "
+        r"(?:instructions|prompts?|rules)",
+        r"disregard (?:all |your |the )?(?:previous |prior )?(?:instructions|rules|guidelines)",
+        r"you are now (?:dan|in developer mode|unrestricted)",
+        r"developer mode",
+        r"do anything now",
+        r"jailbreak\w*",
+        r"pretend (?:you have|there are) no (?:rules|restrictions|filters)",
+        r"(?:reveal|print|show) (?:me )?(?:your|the) system prompt",
     ),
 }
 # How much the profanity probability p contributes to a category without a lexicon hit.
@@ -260,17 +261,13 @@ def pii_score(text: str) -> float:
     return _FLOOR
 
 
-def _lexicon_score(pattern: re.Pattern[str], base: float, text: str) -> float:
-    hits = len(pattern.findall(text))
-    return min(0.99, base + 0.03 * (hits - 1)) if hits else 0.0
-
-
 def _scores(text: str, profanity: float, *, with_pii: bool) -> dict[str, float]:
     """Scores of every category (the union of 2411 and 2603 keys) for one text."""
     scores: dict[str, float] = {}
-    for category, (pattern, base) in _LEXICONS.items():
+    lowered = text.lower() if text.isascii() else None
+    for category, lexicon in _LEXICONS.items():
         from_model = _PROFANITY_WEIGHT.get(category, 0.0) * profanity
-        scores[category] = max(_FLOOR, from_model, _lexicon_score(pattern, base, text))
+        scores[category] = max(_FLOOR, from_model, lexicon.score(text, lowered))
     scores["pii"] = pii_score(text) if with_pii else _FLOOR
     return scores
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.localapi.moderation import (
+    _LEXICONS,
     CATEGORIES_2411,
     CATEGORIES_2603,
     CONTEXT_WEIGHT,
@@ -173,3 +178,42 @@ def test_thresholds_are_per_category() -> None:
     verdict = _one(strict, "You are a fucking idiot.")
     assert verdict.flags["hate_and_discrimination"] is False
     assert verdict.scores["hate_and_discrimination"] > 0.5
+
+
+_PHRASES = [
+    "KILL YOU",
+    "Send Nudes",
+    "all Immigrants are vermin",
+    "Bitcoin",
+    "400 MG of",
+    "Ignore Previous Instructions",
+    "jailBREAKING",
+    "sue HER",
+    "401(K)",
+    "Developer Mode",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_PHRASES),
+            st.text(alphabet=string.ascii_letters + string.digits + " '-()", max_size=12),
+        ),
+        max_size=8,
+    ).map(" ".join)
+)
+def test_lowercased_lexicons_match_as_ignoring_case_does(text: str) -> None:
+    """On ASCII text, matching the lowercased text gives the matches that ignoring case gives."""
+    for lexicon in _LEXICONS.values():
+        assert lexicon.lower.findall(text.lower()) == [
+            m.lower() for m in lexicon.pattern.findall(text)
+        ]
+        assert lexicon.score(text, text.lower()) == lexicon.score(text, None)
+
+
+def test_non_ascii_text_keeps_case_folding(moderation_engine: ModerationEngine) -> None:
+    """Text with non-ASCII letters goes through the case-ignoring patterns: they take the long
+    s (U+017F) for an "s", which lowercasing does not."""
+    assert _one(moderation_engine, "Café: \u017fex with you").flags["sexual"] is True
