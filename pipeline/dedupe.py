@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from pipeline.db.models import WHOLE_ITEM, DocumentPage, Item, Verdict
+from pipeline.db.queries import one_of
 from pipeline.policy import Judgement
 from pipeline.results import sha256_hex
 
@@ -124,7 +125,7 @@ async def stored_verdicts(
             continue
         found = await session.execute(
             select(Item.id, Item.content_sha256).where(
-                column.in_(values),
+                one_of(session, column, values),
                 Item.kind == kind,
                 Item.status == "processed",
                 Item.processed_at >= since,
@@ -143,7 +144,7 @@ async def stored_verdicts(
             Verdict.flagged_categories,
         )
         .where(
-            Verdict.item_id.in_(sorted(candidates)),
+            one_of(session, Verdict.item_id, sorted(candidates)),
             Verdict.page_index == WHOLE_ITEM,
             Verdict.policy_version == policy_version,
         )

@@ -42,16 +42,19 @@ class Policy:
         return cls(version=settings.version, thresholds=dict(settings.thresholds))
 
     def judge(self, categories: Mapping[str, bool], scores: Mapping[str, float]) -> Judgement:
-        names = sorted(set(categories) | set(scores))
-        flagged = [
-            name
-            for name in names
-            if (
-                scores.get(name, 0.0) >= self.thresholds[name]
-                if name in self.thresholds
-                else categories.get(name, False)
+        thresholds = self.thresholds
+        if thresholds:
+            flagged = sorted(
+                name
+                for name in set(categories) | set(scores)
+                if (
+                    scores.get(name, 0.0) >= thresholds[name]
+                    if name in thresholds
+                    else categories.get(name, False)
+                )
             )
-        ]
+        else:  # the API's booleans as they are (the common case, once per post)
+            flagged = sorted(name for name, value in categories.items() if value)
         return Judgement(dict(categories), {k: float(v) for k, v in scores.items()}, flagged)
 
     def combine(self, judgements: Sequence[Judgement]) -> Judgement:

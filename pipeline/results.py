@@ -14,6 +14,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipeline import results_pg
 from pipeline.db import queries
 from pipeline.db.base import utcnow
 from pipeline.db.engine import translate_db_errors
@@ -88,9 +89,9 @@ async def existing_keys(
     # the few extra rows the cross product may bring are dropped below.
     rows = await session.execute(
         select(Item.tenant, Item.source, Item.external_id).where(
-            Item.tenant.in_({t for t, _, _ in wanted}),
-            Item.source.in_({s for _, s, _ in wanted}),
-            Item.external_id.in_({e for _, _, e in wanted}),
+            queries.one_of(session, Item.tenant, {t for t, _, _ in wanted}),
+            queries.one_of(session, Item.source, {s for _, s, _ in wanted}),
+            queries.one_of(session, Item.external_id, {e for _, _, e in wanted}),
             Item.status == "processed",
         )
     )
@@ -108,13 +109,14 @@ async def store_result(
     policy: Policy,
     retention: Retention,
     flagged_topic: str,
-) -> bool:
-    """Insert the item, verdicts, pages, flag and outbox event; False if it already existed."""
+) -> int | None:
+    """Insert the item, verdicts, pages, flag and outbox event; return the item's id, or
+    ``None`` if it was already processed."""
     values = _item_values(result, retention, utcnow())
     item, created = await queries.insert_item_if_absent(session, values)
     if not created:
         if item.status == "processed":
-            return False
+            return None
         # A failed input replayed (modocr dlq replay): it becomes the processed item.
         for name, value in values.items():
             setattr(item, name, value)
@@ -122,7 +124,7 @@ async def store_result(
         await session.flush()
     for model, rows in _children(item.id, result, policy, retention, flagged_topic):
         session.add_all(model(**row) for row in rows)
-    return True
+    return item.id
 
 
 async def store_results(
@@ -133,15 +135,19 @@ async def store_results(
     retention: Retention,
     flagged_topic: str,
 ) -> dict[tuple[str, str, str], int]:
-    """``store_result`` for a batch in a few statements: one multi-row INSERT of the items,
-    then one of each child table; items that existed go through ``store_result``.
+    """``store_result`` for a batch of distinct keys. On PostgreSQL one statement
+    (``pipeline.results_pg``), atomic on its own, so it needs no transaction around it; on
+    SQLite one multi-row INSERT of the items, then one of each child table, and items that
+    existed go through ``store_result``.
 
-    Returns the ids of the items created, by (tenant, source, external id).
+    Returns the ids of the items stored, by (tenant, source, external id).
     """
     if not results:
         return {}
     now = utcnow()
     values = [_item_values(r, retention, now) for r in results]
+    if queries.dialect_name(session) == "postgresql":
+        return await _store_results_pg(session, results, values, policy, retention, flagged_topic)
     insert = postgresql.insert if queries.dialect_name(session) == "postgresql" else sqlite.insert
     items = _table(Item)
     # Core executemany (not ORM, not .values(list)): the statement compiles once and is cached;
@@ -159,9 +165,11 @@ async def store_results(
     for result in results:
         item_id = created.get(key_of(result.message))
         if item_id is None:  # existed: a redelivery, or a failed item replayed
-            await store_result(
+            replayed = await store_result(
                 session, result, policy=policy, retention=retention, flagged_topic=flagged_topic
             )
+            if replayed is not None:
+                created[key_of(result.message)] = replayed
             continue
         for model, rows in _children(item_id, result, policy, retention, flagged_topic):
             children.setdefault(model, []).extend(rows)
@@ -170,6 +178,23 @@ async def store_results(
             if table_rows := children.get(table, []):
                 await connection.execute(sa_insert(_table(table)), table_rows)
     return created
+
+
+async def _store_results_pg(
+    session: AsyncSession,
+    results: Sequence[ItemResult],
+    values: list[dict[str, Any]],
+    policy: Policy,
+    retention: Retention,
+    flagged_topic: str,
+) -> dict[tuple[str, str, str], int]:
+    """PostgreSQL: everything in one statement (``pipeline.results_pg``)."""
+    children: dict[type[Base], list[tuple[int, dict[str, Any]]]] = {}
+    for position, result in enumerate(results, start=1):
+        for model, rows in _children(position, result, policy, retention, flagged_topic):
+            children.setdefault(model, []).extend((position, row) for row in rows)
+    stored = await results_pg.insert_batch(session, values, children)
+    return {key_of(results[position - 1].message): item_id for position, item_id in stored.items()}
 
 
 def _table(model: type[Base]) -> Table:

@@ -1,15 +1,16 @@
 """The moderation worker: posts and conversations from ``modocr.posts``, moderated in batches.
 
 Texts go as list inputs to ``/v1/moderations``, conversations as a list of conversations to
-``/v1/chat/moderations``; usage is recorded as soon as the API answers, the results in one
-database transaction per batch (bulk inserts); redeliveries change nothing; recently seen texts
-reuse their stored verdict.
+``/v1/chat/moderations``; once the API answers, its usage and the batch's results are written
+(at once on PostgreSQL, where the results are one statement); redeliveries change nothing;
+recently seen texts reuse their stored verdict.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pipeline.db.engine import translate_db_errors
 from pipeline.dedupe import DedupePlan, dedupe_for
@@ -30,12 +31,15 @@ from pipeline.worker import ConsumerSpec
 from schemas.posts import POST_ADAPTER, ConversationPost, TextPost
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
     from pipeline.kafka.records import Decoded
     from pipeline.policy import Judgement
     from pipeline.settings import Settings
     from pipeline.worker import Context
 
 Post = TextPost | ConversationPost
+T = TypeVar("T")
 
 
 def _options(settings: Settings) -> ConsumeOptions:
@@ -113,13 +117,13 @@ async def handle(ctx: Context, batch: list[Decoded[Post]]) -> list[Outcome]:
     by_position = dict(todo)
     send = plan.to_send(by_position)
     moderated, usages = await _moderate(ctx, [by_position[p] for p in send])
-    await record_usage_now(ctx.database, usages, settings.usage.prices, day=utc_day(now))
     results = dict(zip(send, moderated, strict=True))
     for position, reuse in plan.reused.items():
         results[position] = _result(
             by_position[position], reuse.judgement, reuse.model, reuse.item_id
         )
-    stored = await _store(ctx, results, plan, by_position)
+    record_usage = record_usage_now(ctx.database, usages, settings.usage.prices, day=utc_day(now))
+    stored = await _write(ctx, record_usage, _store(ctx, results, plan, by_position))
     dedupe.remember(plan, stored)
     for position, _ in todo:
         outcomes[position] = None
@@ -128,19 +132,42 @@ async def handle(ctx: Context, batch: list[Decoded[Post]]) -> list[Outcome]:
     return [outcomes[i] for i in range(len(batch))]
 
 
+async def _write(
+    ctx: Context, record_usage: Coroutine[Any, Any, None], store: Coroutine[Any, Any, T]
+) -> T:
+    """Record the usage and store the results: at once on PostgreSQL (two connections), one
+    after the other on SQLite (one writer at a time). The store's error is raised first."""
+    if ctx.database.dialect != "postgresql":
+        await record_usage
+        return await store
+    outcomes: tuple[None | BaseException, T | BaseException] = await asyncio.gather(
+        record_usage, store, return_exceptions=True
+    )
+    usage_error, stored = outcomes
+    if isinstance(stored, BaseException):
+        raise stored
+    if isinstance(usage_error, BaseException):
+        raise usage_error
+    return stored
+
+
 async def _store(
     ctx: Context,
     results: dict[int, ItemResult],
     plan: DedupePlan,
     by_position: dict[int, Decoded[Post]],
 ) -> dict[int, int]:
-    """One transaction: the results, then the batch's repeats (reusing them).
+    """The results, then the batch's repeats (reusing them): one transaction on SQLite; on
+    PostgreSQL one statement each, committed on its own (each item's rows and event are one
+    statement, so they still commit together).
 
     Returns the ids of the items created, by batch position.
     """
     settings = ctx.settings
+    database = ctx.database
+    writes = database.autocommit if database.dialect == "postgresql" else database.sessions.begin
     with translate_db_errors():
-        async with ctx.database.sessions.begin() as session:
+        async with writes() as session:
             ids = await store_results(
                 session,
                 list(results.values()),

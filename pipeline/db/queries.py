@@ -10,7 +10,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pipeline.db.engine import translate_db_errors
@@ -18,11 +18,12 @@ from pipeline.db.models import Item, Outbox
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
     from datetime import datetime
 
-    from sqlalchemy import CursorResult
+    from sqlalchemy import ColumnElement, CursorResult
     from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.orm import QueryableAttribute
 
     from pipeline.db.base import Base
 
@@ -33,6 +34,18 @@ ITEM_KEY = ("tenant", "source", "external_id")
 def dialect_name(session: AsyncSession) -> str:
     """``"postgresql"`` or ``"sqlite"``: the dialect the session is bound to."""
     return session.get_bind().dialect.name
+
+
+def one_of(
+    session: AsyncSession, column: QueryableAttribute[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter however
+    many values, so the statement's text is the same for every batch (prepared once, and no
+    placeholder rendered per value)."""
+    if dialect_name(session) == "postgresql":
+        array = literal(list(values), postgresql.ARRAY(column.expression.type))
+        return column == any_(array)
+    return column.in_(values)
 
 
 async def get_item(

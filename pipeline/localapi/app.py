@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import importlib
-import json
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ from uuid import uuid4
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import to_json
 
 from pipeline.errors import UnsupportedContentError
 from pipeline.localapi.faults import Faults, RateWindows
@@ -330,7 +330,7 @@ class LocalApi:
         delay = self.faults.latency_s(pages)
         if delay > 0:
             await self.sleep(delay)
-        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = to_json(body)  # pydantic-core's encoder: compact, UTF-8, ~5x json.dumps
         if self.faults.roll_malformed():
             _record(request).fault = "malformed"
             return Response(payload[: max(1, len(payload) // 2)], media_type="application/json")
