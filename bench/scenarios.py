@@ -419,10 +419,26 @@ async def latency(options: Options) -> dict[str, Any]:
                 "e2e_p99_ms": round(percentile(lat, 0.99), 1),
                 "e2e_max_ms": round(max(lat, default=0.0), 1),
                 "stages_p50_p99_ms": stages,
+                "e2e_by_second": _by_second(sent, received),
                 "machine": machine,
             }
     result["pass"] = result["e2e_p99_ms"] <= 300 and result["flagged_events"] > 0
     return result
+
+
+def _by_second(sent: dict[str, float], received: dict[str, float]) -> list[list[float]]:
+    """``[second, events, p50 ms, p99 ms]`` by the second of the run the posts were sent in:
+    shows whether the tail is spread out or comes in waves."""
+    start = min(sent.values(), default=0.0)
+    buckets: dict[int, list[float]] = {}
+    for key, at in received.items():
+        if key in sent:
+            second = int(sent[key] - start)
+            buckets.setdefault(second, []).append(1000 * (at - sent[key]))
+    return [
+        [second, len(lat), round(percentile(lat, 0.5)), round(percentile(lat, 0.99))]
+        for second, lat in sorted(buckets.items())
+    ]
 
 
 CAPACITY_POSTS = 12_000

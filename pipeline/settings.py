@@ -140,6 +140,9 @@ class WorkerSettings(BaseModel):
     dedupe_cache_entries: int = Field(default=20_000, ge=0)
     """Recent normalised-text hashes kept in memory per process (the database finds exact ones)."""
     ocr_concurrency: int = Field(default=4, ge=1)
+    commit_interval_s: float = Field(default=0.5, ge=0)
+    """Kafka offsets are committed at most this often (and on revoke and at shutdown); after
+    a crash up to this much more is redelivered, which changes nothing stored."""
     relay_batch: int = Field(default=200, ge=1)
     relay_idle_s: float = Field(default=0.2, gt=0)
     shutdown_grace_s: float = Field(default=15.0, gt=0)

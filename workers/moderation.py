@@ -47,6 +47,7 @@ def _options(settings: Settings) -> ConsumeOptions:
         batch_max=settings.worker.moderation_batch_max,
         concurrency=settings.worker.moderation_concurrency,
         linger_s=settings.worker.moderation_linger_s,
+        commit_interval_s=settings.worker.commit_interval_s,
         retry_pause_s=settings.worker.retry_pause_s,
         shutdown_grace_s=settings.worker.shutdown_grace_s,
     )

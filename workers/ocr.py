@@ -47,6 +47,7 @@ def _options(settings: Settings) -> ConsumeOptions:
     return ConsumeOptions(
         batch_max=1,
         concurrency=settings.worker.ocr_concurrency,
+        commit_interval_s=settings.worker.commit_interval_s,
         retry_pause_s=settings.worker.retry_pause_s,
         shutdown_grace_s=settings.worker.shutdown_grace_s,
     )

@@ -60,6 +60,11 @@ class ConsumeOptions:
     batch_max: int = 1
     concurrency: int = 1
     linger_s: float = 0.0
+    commit_interval_s: float = 0.0
+    """Offsets are committed at most this often while consuming (and always on revoke and at
+    the end): each commit is a broker request, and a crash redelivers at most this much more
+    (handling is idempotent). Burst mode commits after every poll, so that it can tell when
+    the input is drained."""
     retry_pause_s: float = 5.0
     shutdown_grace_s: float = 15.0
     burst: bool = False
@@ -116,6 +121,7 @@ class Runner(Generic[T]):
         self._progress = asyncio.Event()
         self._stop = asyncio.Event()
         self._linger_timer: asyncio.TimerHandle | None = None
+        self._committed_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> ConsumeStats:
         """Consume until ``stop`` is set (or, in burst mode, the topics are drained)."""
@@ -150,7 +156,8 @@ class Runner(Generic[T]):
                     state.queue.append((now, _delivery(record)))
                     self.stats.consumed += 1
             self._dispatch(tasks)
-            await self._commit()
+            if self._options.burst or now - self._committed_at >= self._options.commit_interval_s:
+                await self._commit()
             if self._options.burst and await self._is_drained(fetched_any=bool(fetched)):
                 logger.info("%s: burst done, input drained", self._name)
                 return
@@ -313,6 +320,7 @@ class Runner(Generic[T]):
                 offsets[TopicPartition(*key)] = next_offset
         if not offsets:
             return
+        self._committed_at = time.monotonic()
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:

@@ -339,3 +339,43 @@ async def test_identical_document_reuses_pages_and_ocr_usage_is_recorded(
     assert ocr_rows[0].pages == 1
     assert ocr_rows[0].requests == 1
     assert ocr_rows[0].estimated_cost == pytest.approx(4.0 / 1000)
+
+
+@pytest.mark.parametrize("interval_s", [0.0, 3600.0])
+async def test_offsets_are_committed_at_most_every_interval(
+    broker: str, topics: TopicSettings, ctx: Context, interval_s: float
+) -> None:
+    """While consuming, a commit waits for ``commit_interval_s``; stopping commits what is
+    done whatever the interval."""
+    await create_topics(ctx.settings, broker)
+    await send(ctx.publisher, _linger_posts(topics, 3))
+
+    async def handle(batch: list[Decoded[bytes | None]]) -> list[Outcome]:
+        return [None for _ in batch]
+
+    options = ConsumeOptions(batch_max=8, commit_interval_s=interval_s)
+    stop = asyncio.Event()
+    async with (
+        _posts_runner(broker, topics, handle, options) as runner,
+        asyncio.timeout(90),
+        asyncio.TaskGroup() as tasks,
+    ):
+        running = tasks.create_task(runner.run(stop))
+
+        async def handled_three() -> bool:
+            return runner.stats.handled == 3
+
+        await eventually(handled_three, timeout_s=60)
+        if interval_s == 0:
+
+            async def committed() -> bool:
+                return runner.stats.commits > 0
+
+            await eventually(committed, timeout_s=30)
+        else:
+            assert runner.stats.commits == 0
+        stop.set()
+        stats = await running
+    assert stats.commits >= 1
+    if interval_s:
+        assert stats.commits == 1, "only the final commit"
