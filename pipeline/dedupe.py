@@ -213,11 +213,12 @@ class TextDedupe:
         if self.window_s <= 0 or not leaders:
             return plan
         text_at = dict(texts)
+        digests = {p: sha256_hex(text_at[p]) for p in leaders.values()}
         cached = {p: i for k, p in leaders.items() if (i := self.recent.get(k)) is not None}
         by_id, by_hash = await stored_verdicts(
             session,
             item_ids=cached.values(),
-            content_sha256=[sha256_hex(text_at[p]) for p in leaders.values()],
+            content_sha256=digests.values(),
             kind="post",
             model=model,
             policy_version=policy_version,
@@ -225,9 +226,7 @@ class TextDedupe:
             now=now,
         )
         for position in leaders.values():
-            reuse = by_id.get(cached.get(position, -1)) or by_hash.get(
-                sha256_hex(text_at[position])
-            )
+            reuse = by_id.get(cached.get(position, -1)) or by_hash.get(digests[position])
             if reuse is not None:
                 plan.reused[position] = reuse
         for follower, leader in list(plan.followers.items()):
