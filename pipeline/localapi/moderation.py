@@ -181,6 +181,9 @@ _LEXICONS: Final[dict[str, _Lexicon]] = {
         r"(?:reveal|print|show) (?:me )?(?:your|the) system prompt",
     ),
 }
+_ANY_LEXICON: Final = re.compile("|".join(lexicon.lower.pattern for lexicon in _LEXICONS.values()))
+"""Every lexicon at once, for lowercased ASCII text: no match here means no match in any."""
+
 # How much the profanity probability p contributes to a category without a lexicon hit.
 # Insults land in hate_and_discrimination, as Mistral's models do for plain abuse.
 _PROFANITY_WEIGHT: Final[dict[str, float]] = {
@@ -194,6 +197,7 @@ _PHONE_RES = (
     re.compile(r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)|\d{1,4})(?:[\s.-]?\d{2,4}){1,4}(?!\d)"),
     re.compile(r"(?<![\d+])(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"),
 )
+_NON_DIGITS = re.compile(r"\D")
 _CARD_RE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b")
 _SSN_RE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
@@ -225,7 +229,7 @@ def iban_valid(candidate: str) -> bool:
 def _has_phone(text: str) -> bool:
     for pattern in _PHONE_RES:
         for match in pattern.finditer(text):
-            digits = re.sub(r"\D", "", match.group())
+            digits = _NON_DIGITS.sub("", match.group())
             if 8 <= len(digits) <= 15:  # noqa: PLR2004 - E.164 length bounds (plus short national numbers)
                 return True
     return False
@@ -242,7 +246,7 @@ def _has_iban(text: str) -> bool:
 
 def _has_card(text: str) -> bool:
     for match in _CARD_RE.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
+        digits = _NON_DIGITS.sub("", match.group())
         if 13 <= len(digits) <= 19 and luhn_valid(digits):  # noqa: PLR2004 - ISO/IEC 7812 lengths
             return True
     return False
@@ -265,9 +269,12 @@ def _scores(text: str, profanity: float, *, with_pii: bool) -> dict[str, float]:
     """Scores of every category (the union of 2411 and 2603 keys) for one text."""
     scores: dict[str, float] = {}
     lowered = text.lower() if text.isascii() else None
+    # Most texts match no lexicon: one search of all of them at once says so.
+    hit = _ANY_LEXICON.search(lowered) if lowered is not None else True
     for category, lexicon in _LEXICONS.items():
         from_model = _PROFANITY_WEIGHT.get(category, 0.0) * profanity
-        scores[category] = max(_FLOOR, from_model, lexicon.score(text, lowered))
+        from_lexicon = lexicon.score(text, lowered) if hit else 0.0
+        scores[category] = max(_FLOOR, from_model, from_lexicon)
     scores["pii"] = pii_score(text) if with_pii else _FLOOR
     return scores
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.localapi.moderation import (
+    _ANY_LEXICON,
     _LEXICONS,
     CATEGORIES_2411,
     CATEGORIES_2603,
@@ -205,12 +206,16 @@ _PHRASES = [
     ).map(" ".join)
 )
 def test_lowercased_lexicons_match_as_ignoring_case_does(text: str) -> None:
-    """On ASCII text, matching the lowercased text gives the matches that ignoring case gives."""
+    """On ASCII text, matching the lowercased text gives the matches that ignoring case gives,
+    and the all-lexicons search finds a match exactly when one of the lexicons does."""
     for lexicon in _LEXICONS.values():
         assert lexicon.lower.findall(text.lower()) == [
             m.lower() for m in lexicon.pattern.findall(text)
         ]
         assert lexicon.score(text, text.lower()) == lexicon.score(text, None)
+    assert bool(_ANY_LEXICON.search(text.lower())) == any(
+        lexicon.lower.search(text.lower()) for lexicon in _LEXICONS.values()
+    )
 
 
 def test_non_ascii_text_keeps_case_folding(moderation_engine: ModerationEngine) -> None:
