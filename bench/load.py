@@ -49,6 +49,10 @@ class LoadPlan:
     session timeout, and every connection of the pipeline is open)."""
     warm_up_timeout_s: float = 120.0
     drain_s: float = 3.0
+    chunk_s: float = 0.01
+    """Posts due within this long leave together (a produce request each): Tansu spends
+    about as much CPU per produce request as per record (measured: 900 posts/s in 10 ms
+    chunks cost it 34-42% of a core, in 50 ms chunks 14-20%)."""
     compression_type: str | None = "lz4"
 
 
@@ -115,8 +119,12 @@ async def _load(
     warm_up: tuple[list[TextPost], _WarmUp],
     stop: asyncio.Event,
 ) -> None:
-    """Send chunks every 10 ms, each without waiting for the previous one's acknowledgement,
-    so that the generator keeps its pace."""
+    """Send the posts in chunks every ``plan.chunk_s``, each without waiting for the previous
+    one's acknowledgement, so that the generator keeps its pace.
+
+    A post's send time is when it was due (``i / rate`` after the start), not when its chunk
+    left: the wait for the chunk counts in the measured latency, as a producer's linger would.
+    """
     posts = make_posts(
         int(plan.rate * plan.duration_s),
         tenant=plan.tenant,
@@ -124,7 +132,7 @@ async def _load(
         seed=plan.seed,
         prefix="load-",
     )
-    step = max(1, int(plan.rate * 0.01))
+    step = max(1, round(plan.rate * plan.chunk_s))
     chunks = [
         (
             [p.id for p in posts[i : i + step]],
@@ -145,14 +153,15 @@ async def _load(
         await publisher.publish_many([record_for(plan.posts_topic, p) for p in warm_up_posts])
         async with asyncio.timeout(plan.warm_up_timeout_s):
             await seen.done.wait()
-        started = time.monotonic()
+        started, wall_started = time.monotonic(), time.time()
         pending: set[asyncio.Task[Any]] = set()
         for number, (ids, records) in enumerate(chunks):
-            due = started + number * step / plan.rate
+            first = number * step  # the index of the chunk's first post
+            for offset, post_id in enumerate(ids):
+                result.sent[post_id] = wall_started + (first + offset) / plan.rate
+            # The chunk leaves when its last post is due.
+            due = started + (first + len(ids) - 1) / plan.rate
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            now = time.time()
-            for post_id in ids:
-                result.sent[post_id] = now
             task = asyncio.create_task(publisher.publish_many(records))
             pending.add(task)
             task.add_done_callback(pending.discard)
