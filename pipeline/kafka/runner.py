@@ -126,6 +126,7 @@ class Runner(Generic[T]):
     async def run(self, stop: asyncio.Event) -> ConsumeStats:
         """Consume until ``stop`` is set (or, in burst mode, the topics are drained)."""
         self._stop = stop
+        self._committed_at = time.monotonic()  # the first commit, too, waits an interval
         listener = Listener(self._on_revoked, self._on_assigned)
         self._consumer.subscribe(topics=self._topics, listener=listener)
         try:
