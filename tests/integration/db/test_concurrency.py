@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from pipeline.db import queries
+from pipeline.db.base import utcnow
 from pipeline.db.engine import open_database, translate_db_errors
 from pipeline.db.models import Flag, Item, Outbox
 from pipeline.errors import ConflictError, DatabaseUnavailableError
@@ -28,9 +29,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def outbox_rows(database: Database) -> AsyncIterator[list[str]]:
-    """Four committed, unpublished outbox events on a topic of this test's own."""
+    """Four committed, unpublished outbox events on a topic of this test's own, the only
+    unpublished ones: relays claim the oldest of the whole table, so rows that earlier tests
+    left unpublished in the session's database are marked published first."""
     topic = f"t-{uuid.uuid4().hex}"
     async with database.sessions.begin() as session:
+        await session.execute(
+            update(Outbox).where(Outbox.published_at.is_(None)).values(published_at=utcnow())
+        )
         ids = [await queries.add_outbox(session, topic, None, {"n": n}) for n in range(4)]
     yield ids
     async with database.sessions.begin() as session:
