@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from pipeline import results_pg
 from pipeline.db import queries
@@ -20,13 +20,13 @@ from pipeline.db.base import utcnow
 from pipeline.db.engine import translate_db_errors
 from pipeline.db.models import WHOLE_ITEM, DocumentPage, Flag, Item, Outbox, Verdict
 from pipeline.kafka.codec import encode
+from pipeline.results_pg import table_of
 from schemas.flagged import FlaggedEvent
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from sqlalchemy import Table
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from pipeline.db.base import Base
@@ -148,12 +148,11 @@ async def store_results(
     values = [_item_values(r, retention, now) for r in results]
     if queries.dialect_name(session) == "postgresql":
         return await _store_results_pg(session, results, values, policy, retention, flagged_topic)
-    insert = postgresql.insert if queries.dialect_name(session) == "postgresql" else sqlite.insert
-    items = _table(Item)
+    items = table_of(Item)  # SQLite from here on
     # Core executemany (not ORM, not .values(list)): the statement compiles once and is cached;
     # SQLAlchemy sends it as multi-row VALUES pages ("insertmanyvalues").
     statement = (
-        insert(items)
+        sqlite.insert(items)
         .on_conflict_do_nothing(index_elements=list(queries.ITEM_KEY))
         .returning(items.c.id, items.c.tenant, items.c.source, items.c.external_id)
     )
@@ -176,7 +175,7 @@ async def store_results(
     with translate_db_errors():
         for table in (Verdict, DocumentPage, Flag, Outbox):
             if table_rows := children.get(table, []):
-                await connection.execute(sa_insert(_table(table)), table_rows)
+                await connection.execute(sa_insert(table_of(table)), table_rows)
     return created
 
 
@@ -195,10 +194,6 @@ async def _store_results_pg(
             children.setdefault(model, []).extend((position, row) for row in rows)
     stored = await results_pg.insert_batch(session, values, children)
     return {key_of(results[position - 1].message): item_id for position, item_id in stored.items()}
-
-
-def _table(model: type[Base]) -> Table:
-    return cast("Table", model.__table__)
 
 
 def _item_values(result: ItemResult, retention: Retention, now: datetime) -> dict[str, Any]:

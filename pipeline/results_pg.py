@@ -114,11 +114,11 @@ async def insert_batch(
     its own in autocommit.
     """
     params: dict[str, Any] = {"now": utcnow()}
-    _columns_to_params(params, _table(Item), ITEM_COLUMNS, items)
+    _columns_to_params(params, table_of(Item), ITEM_COLUMNS, items)
     for model, columns in CHILD_COLUMNS.items():
         pairs = children.get(model, [])
-        params[f"{_table(model).name}__n"] = [position for position, _ in pairs]
-        _columns_to_params(params, _table(model), columns, [row for _, row in pairs])
+        params[f"{table_of(model).name}__n"] = [position for position, _ in pairs]
+        _columns_to_params(params, table_of(model), columns, [row for _, row in pairs])
     with translate_db_errors():
         result = await session.execute(_statement(), params)
     return {int(n): int(item_id) for n, item_id in result.tuples()}
@@ -136,7 +136,7 @@ def _columns_to_params(
 
 @functools.cache
 def _statement() -> TextClause:
-    items = _table(Item)
+    items = table_of(Item)
     item_columns = ", ".join(ITEM_COLUMNS)
     ctes = [
         f"src AS (SELECT * FROM unnest({_arrays(items, ITEM_COLUMNS)}) "
@@ -152,7 +152,7 @@ def _statement() -> TextClause:
         f"ids AS (SELECT created.id, src.n FROM created JOIN src USING ({', '.join(ITEM_KEY)}))",
     ]
     for model, columns in CHILD_COLUMNS.items():
-        table = _table(model)
+        table = table_of(model)
         stamped = [c for c in _STAMPED if c in table.c]
         alias = f"{table.name}_rows"
         values = _select_list(table, columns, alias)
@@ -199,5 +199,6 @@ def _is_json(column: Column[Any]) -> bool:
     return isinstance(column.type, JSON)
 
 
-def _table(model: type[Base]) -> Table:
+def table_of(model: type[Base]) -> Table:
+    """The model's Core table."""
     return cast("Table", model.__table__)
