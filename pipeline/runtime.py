@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.db.engine import open_database
 from pipeline.deadletter import DeadLetterSink
+from pipeline.heap import startup_frozen
 from pipeline.kafka.broker import open_embedded_broker
 from pipeline.kafka.client import Publisher, ensure_topics, open_consumer, open_producer
 from pipeline.kafka.codec import decode
@@ -153,12 +154,13 @@ async def run_workers(
     async def loop(spec: LoopSpec) -> None:
         report.loops[spec.name] = await spec.run(ctx, stop, drained if burst else None)
 
-    async with asyncio.TaskGroup() as tasks:
-        for loop_spec in loops:
-            tasks.create_task(loop(loop_spec))
-        async with asyncio.TaskGroup() as consuming:
-            for consumer_spec in consumers:
-                consuming.create_task(consume(consumer_spec))
-        drained.set()
+    with startup_frozen():
+        async with asyncio.TaskGroup() as tasks:
+            for loop_spec in loops:
+                tasks.create_task(loop(loop_spec))
+            async with asyncio.TaskGroup() as consuming:
+                for consumer_spec in consumers:
+                    consuming.create_task(consume(consumer_spec))
+            drained.set()
     logger.info("workers stopped: %s", report)
     return report
