@@ -69,3 +69,23 @@ async def test_migrations_refuse_dangling_rows_on_sqlite(db_url: str) -> None:
         with pytest.raises(ConflictError, match="document_pages"):
             await conn.run_sync(check_foreign_keys)
         await conn.rollback()
+
+
+@pytest.mark.parametrize("empty_db_url", ["postgresql"], indirect=True)
+async def test_analyze_skips_the_payload_columns_on_postgresql(empty_db_url: str) -> None:
+    """Payload columns get no statistics (ANALYZE's most costly part); the others keep the
+    default, and a downgrade gives the content column its statistics back."""
+    query = text(
+        "SELECT attname, attstattarget FROM pg_attribute "
+        "WHERE attrelid = 'items'::regclass AND attname IN ('content', 'metadata_json', 'tenant')"
+    )
+
+    async def targets() -> dict[str, int]:
+        async with open_database(empty_db_url) as db, db.engine.connect() as connection:
+            rows = (await connection.execute(query)).tuples().all()
+        return {name: int(target) for name, target in rows}
+
+    await upgrade_database(empty_db_url)
+    assert await targets() == {"content": 0, "metadata_json": 0, "tenant": -1}
+    await downgrade_database(empty_db_url, "beb2f7aad6e0")
+    assert await targets() == {"content": -1, "metadata_json": 0, "tenant": -1}
