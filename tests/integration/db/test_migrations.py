@@ -72,12 +72,15 @@ async def test_migrations_refuse_dangling_rows_on_sqlite(db_url: str) -> None:
 
 
 @pytest.mark.parametrize("empty_db_url", ["postgresql"], indirect=True)
-async def test_analyze_skips_the_payload_columns_on_postgresql(empty_db_url: str) -> None:
-    """Payload columns get no statistics (ANALYZE's most costly part); the others keep the
-    default, and a downgrade gives the content column its statistics back."""
+async def test_statistics_targets_on_postgresql(empty_db_url: str) -> None:
+    """Payload columns get no statistics, the ingest tables' other columns a small sample, the
+    review's tables the default; downgrades give each back what it had."""
     query = text(
-        "SELECT attname, attstattarget FROM pg_attribute "
-        "WHERE attrelid = 'items'::regclass AND attname IN ('content', 'metadata_json', 'tenant')"
+        "SELECT attrelid::regclass::text || '.' || attname, attstattarget FROM pg_attribute "
+        "WHERE (attrelid, attname) IN (('items'::regclass, 'content'), "
+        "('items'::regclass, 'metadata_json'), ('items'::regclass, 'tenant'), "
+        "('verdicts'::regclass, 'item_id'), ('outbox'::regclass, 'published_at'), "
+        "('flags'::regclass, 'status'))"
     )
 
     async def targets() -> dict[str, int]:
@@ -86,6 +89,32 @@ async def test_analyze_skips_the_payload_columns_on_postgresql(empty_db_url: str
         return {name: int(target) for name, target in rows}
 
     await upgrade_database(empty_db_url)
-    assert await targets() == {"content": 0, "metadata_json": 0, "tenant": -1}
+    sampled = {"items.tenant": 10, "verdicts.item_id": 10, "outbox.published_at": 10}
+    assert await targets() == {
+        "items.content": 0,
+        "items.metadata_json": 0,
+        **sampled,
+        "flags.status": -1,
+    }
+    # A column added to an ingest table later must choose: a payload (0) or sampled (10).
+    async with open_database(empty_db_url) as db, db.engine.connect() as connection:
+        unsampled = (
+            await connection.execute(
+                text(
+                    "SELECT attrelid::regclass::text || '.' || attname FROM pg_attribute "
+                    "WHERE attrelid IN ('items'::regclass, 'verdicts'::regclass, "
+                    "'outbox'::regclass) AND attnum > 0 AND NOT attisdropped "
+                    "AND attstattarget = -1"
+                )
+            )
+        ).scalars()
+        assert list(unsampled) == []
+    await downgrade_database(empty_db_url, "3c5e1d7a9b42")
+    assert await targets() == {
+        "items.content": 0,
+        "items.metadata_json": 0,
+        **dict.fromkeys(sampled, -1),
+        "flags.status": -1,
+    }
     await downgrade_database(empty_db_url, "beb2f7aad6e0")
-    assert await targets() == {"content": -1, "metadata_json": 0, "tenant": -1}
+    assert (await targets())["items.content"] == -1
