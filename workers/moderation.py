@@ -29,6 +29,7 @@ from pipeline.usage import (
 )
 from pipeline.worker import ConsumerSpec
 from schemas.posts import POST_ADAPTER, ConversationPost, TextPost
+from workers.relay import publish_staged
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -191,7 +192,7 @@ async def _store(
                 flagged_topic=settings.topics.flagged,
             )
     if any(r.judgement.flagged for r in [*results.values(), *followers]):
-        ctx.outbox_staged.set()
+        await publish_staged(ctx)
     return {
         position: item_id
         for position, result in results.items()

@@ -28,6 +28,7 @@ from pipeline.results import (
 from pipeline.usage import Usage, budget_error, paused_tenants, record_usage_now, utc_day
 from pipeline.worker import ConsumerSpec
 from schemas.documents import DOCUMENT_ADAPTER, InlineDocument, UrlDocument
+from workers.relay import publish_staged
 
 if TYPE_CHECKING:
     from pipeline.dedupe import Reuse, StoredPage
@@ -133,7 +134,7 @@ async def _handle_one(ctx: Context, decoded: Decoded[Document]) -> Outcome:
                 flagged_topic=ctx.settings.topics.flagged,
             )
     if result.judgement.flagged:
-        ctx.outbox_staged.set()
+        await publish_staged(ctx)
     return None
 
 

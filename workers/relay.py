@@ -59,6 +59,25 @@ async def relay_once(ctx: Context) -> int:
             return len(rows)
 
 
+async def publish_staged(ctx: Context) -> None:
+    """A handler has just stored flagged items: publish them now, from its own task.
+
+    On PostgreSQL relays claim disjoint rows, so the handler runs a relay pass itself instead of
+    waiting for the relay loop, which may be in the middle of publishing an earlier batch (at
+    half load in ``latency``, that wait was the relay stage's tail: p99 77-191 ms). Elsewhere,
+    or when the pass fails (the broker is away), the relay loop is woken and does it, retrying.
+    The items are stored either way; their events are in the outbox until published.
+    """
+    if ctx.database.dialect == "postgresql":
+        try:
+            await relay_once(ctx)
+        except TransientError as exc:
+            logger.warning("relay: publishing after the store failed (%s)", type(exc).__name__)
+        else:
+            return
+    ctx.outbox_staged.set()
+
+
 async def run(ctx: Context, stop: asyncio.Event, inputs_drained: asyncio.Event | None) -> int:
     """Relay until stopped; in burst mode, until the inputs are drained and the outbox empty."""
     total = 0

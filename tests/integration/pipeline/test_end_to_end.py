@@ -252,3 +252,35 @@ async def test_run_burst_drains_and_exits_zero(
     assert expected <= ran, report[-2000:]
     if workers != "all":
         assert "ocr" not in ran
+
+
+async def test_the_handler_publishes_what_it_flagged_on_postgresql(
+    ctx: Context, broker: str, db_url: str
+) -> None:
+    """Without a relay loop running: on PostgreSQL the moderation handler publishes its flagged
+    events itself, right after storing them; on SQLite (one relay only) they wait in the
+    outbox for the relay."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    topics = ctx.settings.topics
+    posts = [
+        TextPost(id="insult", tenant=tenant, source="forum", text="You are a fucking idiot."),
+        TextPost(id="benign", tenant=tenant, source="forum", text="See you on Thursday."),
+    ]
+    await send(ctx.publisher, [record_for(topics.posts, p) for p in posts])
+    async with asyncio.timeout(120):
+        await run_workers(ctx, broker, [REGISTRY["moderation"]], stop=asyncio.Event(), burst=True)
+
+    async with ctx.database.sessions() as session:
+        unpublished = await session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.topic == topics.flagged, Outbox.published_at.is_(None))
+        )
+    published = [
+        FLAGGED_ADAPTER.validate_json(value).external_id
+        for _, value, _ in await read_topic(broker, topics.flagged)
+    ]
+    if ctx.database.dialect == "postgresql":
+        assert (published, unpublished) == (["insult"], 0)
+    else:
+        assert (published, unpublished) == ([], 1)
