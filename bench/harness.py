@@ -389,9 +389,11 @@ async def analyzing(
     analyzed_at: dict[str, float] = {}
 
     async def loop() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            async with engine.connect() as connection:
+        # One connection for the whole run: a new one each second forked and set up a
+        # PostgreSQL backend each second beside the pipeline (seen with log_connections).
+        async with engine.connect() as connection:
+            while True:
+                await asyncio.sleep(every_s)
                 tables = (
                     await connection.execute(
                         due,

@@ -226,12 +226,13 @@ class Settings(BaseSettings):
 
 
 def pool_size_for(settings: Settings) -> int:
-    """The database pool size: the setting, or one connection per handler slot plus four
-    (relay, dead-letter sink, purge, review)."""
+    """The database pool size: the setting, or what the handlers can hold at once plus four
+    (relay, dead-letter sink, purge, review): two per moderation slot (a batch records its
+    usage on one connection while it stores its results on another), one per OCR slot."""
     if settings.database_pool_size is not None:
         return settings.database_pool_size
     worker = settings.worker
-    return worker.moderation_concurrency + worker.ocr_concurrency + 4
+    return 2 * worker.moderation_concurrency + worker.ocr_concurrency + 4
 
 
 def load_settings(**overrides: object) -> Settings:

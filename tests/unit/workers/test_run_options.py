@@ -19,7 +19,8 @@ def test_run_refuses_unknown_workers(workers: str, monkeypatch: pytest.MonkeyPat
 
 
 def test_pool_covers_every_handler_slot() -> None:
-    """By default one connection per moderation and OCR slot, plus four; the setting wins."""
+    """By default two connections per moderation slot, one per OCR slot, plus four; the
+    setting wins."""
     settings = load_settings(worker={"moderation_concurrency": 8, "ocr_concurrency": 3})
-    assert pool_size_for(settings) == 8 + 3 + 4
+    assert pool_size_for(settings) == 2 * 8 + 3 + 4
     assert pool_size_for(settings.model_copy(update={"database_pool_size": 5})) == 5
