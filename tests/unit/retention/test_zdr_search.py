@@ -10,19 +10,16 @@ import pypdfium2
 
 from pipeline.kafka.codec import decode
 from pipeline.settings import TopicSettings
-from pipeline.zdr import (
+from pipeline.zdr.canaries import (
     CANARY_ALPHABET,
     CANARY_PREFIX,
     PLACES,
-    WIRE_TRACE_LOGGERS,
-    CheckReport,
-    Finding,
-    canary_records,
-    capture_logs,
     find_canaries,
     make_canaries,
-    text_layer_pdf,
 )
+from pipeline.zdr.inputs import canary_records, text_layer_pdf
+from pipeline.zdr.report import CheckReport, Finding
+from pipeline.zdr.traces import WIRE_TRACE_LOGGERS, capture_logs
 from schemas.documents import DOCUMENT_ADAPTER
 from schemas.posts import POST_ADAPTER
 
