@@ -254,8 +254,8 @@ async def test_run_burst_drains_and_exits_zero(
         assert "ocr" not in ran
 
 
-async def test_the_handler_publishes_what_it_flagged_on_postgresql(
-    ctx: Context, broker: str, db_url: str
+async def test_flagged_events_leave_with_the_handler_on_postgresql_only(
+    ctx: Context, broker: str
 ) -> None:
     """Without a relay loop running: on PostgreSQL the moderation handler publishes its flagged
     events itself, right after storing them; on SQLite (one relay only) they wait in the
